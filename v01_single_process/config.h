@@ -10,11 +10,13 @@ struct config {
 };
 
 /* Loopback by default: a course server should not face the network until
- * asked to (-b 0.0.0.0). */
-#define CONFIG_DEFAULTS                                                        \
-    {                                                                          \
-        .addr = "127.0.0.1",                                                   \
-        .port = 8080,                                                          \
-    }
+ * asked to (-b 0.0.0.0). One default per line, so that a stage adding one
+ * adds one line. */
+/* clang-format off */
+#define CONFIG_DEFAULTS {                                                      \
+    .addr = "127.0.0.1",                                                       \
+    .port = 8080,                                                              \
+}
+/* clang-format on */
 
 #endif

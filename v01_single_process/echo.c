@@ -7,7 +7,8 @@
 
 #include "echo.h"
 
-#define ECHO_CHUNK 16384 /* one read; any size works, the stream has no units */
+/* One read's worth. Any size works: a TCP stream has no message units. */
+#define ECHO_CHUNK 16384
 
 /* toupper() follows the locale; the protocol wants ASCII a-z only, and every
  * other byte (NUL, >= 0x80) unchanged. */
