@@ -277,8 +277,6 @@ void http_add_header(struct response *resp, const char *fmt, ...)
 
 /* Appends text to out with the five HTML-special characters escaped: the
  * inspector shows what a client sent, and a client can send markup. */
-/* Appends text to out with the five HTML-special characters escaped: the
- * inspector shows what a client sent, and a client can send markup. */
 static void append_escaped(struct buf *out, const char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
