@@ -1,0 +1,73 @@
+"""The command line every stage shares (COURSE.md, "Command line"): -h,
+usage errors with exit 2, runtime failures with exit 1, and every error one
+line on stderr that starts with "server: "."""
+
+import re
+
+
+def error_lines(stderr):
+    """The lines before the usage text: the error messages themselves."""
+    lines = []
+    for line in stderr.splitlines():
+        if line.lower().startswith("usage"):
+            break
+        lines.append(line)
+    return lines
+
+
+def assert_error_lines_start_with_server(stderr):
+    bad = [line for line in error_lines(stderr)
+           if not line.startswith("server: ")]
+    assert not bad, f"error lines not starting with 'server: ': {bad!r}"
+
+
+def describe(done):
+    return (f"exit {done.returncode}\nstdout: {done.stdout!r}\n"
+            f"stderr: {done.stderr!r}")
+
+
+def test_dash_h_prints_usage_to_stdout_and_exits_0(run_server):
+    done = run_server(["-h"])
+    assert done.returncode == 0, describe(done)
+    assert "usage" in done.stdout.lower(), describe(done)
+
+
+def test_an_unknown_flag_is_a_usage_error_with_exit_2(run_server):
+    done = run_server(["-Z"])
+    assert done.returncode == 2, describe(done)
+    assert done.stdout == "", describe(done)
+    assert "usage" in done.stderr.lower(), describe(done)
+    assert_error_lines_start_with_server(done.stderr)
+    assert any("Z" in line for line in error_lines(done.stderr)), (
+        f"no error line names -Z\n{describe(done)}")
+
+
+def check_bad_port(run_server, value):
+    done = run_server(["-p", value])
+    assert done.returncode == 2, describe(done)
+    assert done.stdout == "", describe(done)
+    naming = [line for line in done.stderr.splitlines() if value in line]
+    assert len(naming) == 1, (
+        f"want one stderr line naming {value!r}\n{describe(done)}")
+    assert naming[0].startswith("server: "), describe(done)
+    assert_error_lines_start_with_server(done.stderr)
+
+
+def test_a_port_above_65535_is_a_usage_error_naming_it(run_server):
+    check_bad_port(run_server, "70000")
+
+
+def test_a_port_that_is_not_a_number_is_a_usage_error_naming_it(run_server):
+    check_bad_port(run_server, "abc")
+
+
+def test_a_port_in_use_fails_with_exit_1_and_says_why(server, run_server):
+    done = run_server(["-b", "127.0.0.1", "-p", str(server.port)])
+    assert done.returncode == 1, describe(done)
+    want = re.compile(rf"server: .*bind.*127\.0\.0\.1:{server.port}\b.*"
+                      "Address already in use")
+    assert any(want.match(line) for line in done.stderr.splitlines()), (
+        f"want a line like 'server: bind 127.0.0.1:{server.port}: "
+        f"Address already in use'\n{describe(done)}")
+    assert_error_lines_start_with_server(done.stderr)
+    assert not done.stdout.startswith("listening"), describe(done)
