@@ -4,8 +4,10 @@ of one process and forks nothing."""
 
 import pytest
 
-from util import (children_of, echo_roundtrip, recv_exactly, thread_count,
-                  wait_until, zombies_of)
+from util import (children_of, echo_roundtrip, probe, recv_exactly,
+                  server_args, thread_count, wait_until, zombies_of)
+
+PARTIAL_REQUEST = b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n"  # no blank line
 
 
 def describe(procs):
@@ -26,32 +28,40 @@ def test_no_zombie_children_after_thirty_clients(server):
                   f"{describe(zombies_of(server.pid))}")
 
 
+def begin_session(server, protocol, i):
+    """A connection the server is busy with and that stays open: an echo
+    line already answered, or an HTTP request whose head is not finished."""
+    sock = server.connect()
+    if protocol == "echo":
+        line = f"client {i}\n".encode()
+        sock.sendall(line)
+        got = recv_exactly(sock, len(line))
+        assert got == line.upper(), f"client {i} got {got!r}"
+    else:
+        sock.sendall(PARTIAL_REQUEST)
+    return sock
+
+
 @pytest.mark.needs("threads")
-def test_concurrent_clients_are_served_by_threads_not_child_processes(server):
+def test_concurrent_clients_are_served_by_threads_not_child_processes(
+        start_server, stage, tmp_path):
+    server = start_server(*server_args(stage, tmp_path))
     clients = []
     try:
         for i in range(5):
-            sock = server.connect()
-            clients.append(sock)
-            line = f"client {i}\n".encode()
-            sock.sendall(line)
-            got = recv_exactly(sock, len(line))
-            assert got == line.upper(), f"client {i} got {got!r}"
-        # All five are connected and have been answered: each is being
-        # served right now.
-        assert not children_of(server.pid), (
-            f"server pid {server.pid} has child processes while serving: "
-            f"{describe(children_of(server.pid))}"
-        )
+            clients.append(begin_session(server, stage.protocol, i))
         threads = wait_until(lambda: thread_count(server.pid) > 1, timeout=2)
         assert threads, (f"server pid {server.pid} has "
                          f"{thread_count(server.pid)} thread(s) while 5 "
                          "clients are connected")
+        assert not children_of(server.pid), (
+            f"server pid {server.pid} has child processes while serving: "
+            f"{describe(children_of(server.pid))}"
+        )
     finally:
         for sock in clients:
             sock.close()
-    got = echo_roundtrip(server, b"after\n")
-    assert got == b"AFTER\n", f"a later client got {got!r}"
+    probe(server, stage.protocol)
     assert not children_of(server.pid), (
         f"server pid {server.pid} has child processes after serving: "
         f"{describe(children_of(server.pid))}"

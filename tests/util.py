@@ -141,6 +141,18 @@ def http_probe(server, timeout=DEFAULT_TIMEOUT):
         return bytes(got).split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1")
 
 
+def server_args(stage, tmp_path):
+    """Arguments any stage needs to start and answer a probe: for stages
+    that serve files, an absolute document root (tmp_path/docroot) with an
+    index.html, so it stays valid after a daemon's chdir("/")."""
+    if "static" not in stage.features:
+        return []
+    root = (tmp_path / "docroot").resolve()
+    root.mkdir(exist_ok=True)
+    (root / "index.html").write_text("<!doctype html><title>t</title>ok\n")
+    return ["-r", str(root)]
+
+
 def probe(server, protocol, timeout=DEFAULT_TIMEOUT):
     """Asserts that the server answers one request of its protocol."""
     if protocol == "echo":
