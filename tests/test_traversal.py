@@ -1,0 +1,183 @@
+"""No request reads a byte from outside the document root (COURSE.md, static
+files): "..", its percent-encoded and double-encoded spellings, backslashes,
+NUL, absolute-form targets, and symlinks inside the root that point out.
+
+The requests go over raw sockets, byte for byte: curl and http.client would
+normalise "/../" away before the server ever saw it. Each answer must be
+400, 403 or 404 and carry neither the secret planted beside the root nor
+/etc/passwd."""
+
+import os
+import uuid
+
+import pytest
+
+from http_util import build_request, exchange
+
+pytestmark = pytest.mark.needs("static")
+
+PASSWD_MARK = "root:x:0:0"
+REFUSED = {400, 403, 404}
+
+# Raw request targets, sent exactly as written.
+TARGETS = [
+    "/../secret.txt",
+    "/../../../../../../../../etc/passwd",
+    "/%2e%2e/secret.txt",
+    "/%2E%2E/secret.txt",
+    "/.%2e/secret.txt",
+    "/%2e./secret.txt",
+    "/..%2fsecret.txt",
+    "/%2e%2e%2fsecret.txt",
+    "/%2e%2e%2f%2e%2e%2fetc/passwd",
+    "/%2e%2e%2f%2e%2e%2f%2e%2e%2f%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "/%252e%252e/secret.txt",
+    "/%252e%252e%252fsecret.txt",
+    "/%c0%ae%c0%ae/secret.txt",
+    "/....//secret.txt",
+    "/sub/../../secret.txt",
+    "/sub/%2e%2e/%2e%2e/secret.txt",
+    "/sub/..%2f..%2fsecret.txt",
+    "/./../secret.txt",
+    "/..",
+    "/%2e%2e",
+    "/..\\secret.txt",
+    "/%5c..%5csecret.txt",
+    "/sub/..%5c..%5csecret.txt",
+    "/secret.txt%00.html",
+    "/..%00/secret.txt",
+    "/%00",
+    "/..;/secret.txt",
+    "../secret.txt",
+    "secret.txt",
+    "http://127.0.0.1/../secret.txt",
+    "http://127.0.0.1/%2e%2e/secret.txt",
+    "//etc/passwd",
+    "/%2fetc%2fpasswd",
+    "/link/secret.txt",
+    "/link/",
+    "/link/root/../secret.txt",
+    "/leak.txt",
+    "/passwd-link",
+    "/rel-link.txt",
+    "/sub/up-link.txt",
+]
+
+
+@pytest.fixture
+def secret_root(tmp_path):
+    """tmp_path/secret.txt and tmp_path/index.html hold a unique token,
+    outside the root tmp_path/root, which holds:
+      index.html, hello.txt, sub/page.txt,
+      link -> tmp_path            (a directory symlink out of the root)
+      leak.txt -> tmp_path/secret.txt   (absolute symlink out)
+      rel-link.txt -> ../secret.txt     (relative symlink out)
+      sub/up-link.txt -> ../../secret.txt
+      passwd-link -> /etc/passwd"""
+    token = "SECRET-" + uuid.uuid4().hex
+    (tmp_path / "secret.txt").write_text(token + "\n")
+    (tmp_path / "index.html").write_text(f"<p>{token}</p>\n")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "index.html").write_text("<p>inside</p>\n")
+    (root / "hello.txt").write_text("hello\n")
+    (root / "sub").mkdir()
+    (root / "sub" / "page.txt").write_text("page\n")
+    os.symlink(tmp_path, root / "link")
+    os.symlink(tmp_path / "secret.txt", root / "leak.txt")
+    os.symlink("../secret.txt", root / "rel-link.txt")
+    os.symlink("../../secret.txt", root / "sub" / "up-link.txt")
+    os.symlink("/etc/passwd", root / "passwd-link")
+    return root, token
+
+
+@pytest.fixture
+def server(start_server, secret_root):
+    root, _ = secret_root
+    return start_server("-r", str(root))
+
+
+def assert_refused(resp, target, token):
+    body = resp.body.decode("latin-1")
+    head = resp.head.decode("latin-1")
+    assert token not in body and token not in head, (
+        f"{target!r} leaked the secret outside the root:\n{resp}")
+    assert PASSWD_MARK not in body, f"{target!r} leaked /etc/passwd:\n{resp}"
+    assert resp.status in REFUSED, (
+        f"{target!r}: expected one of {sorted(REFUSED)}, got:\n{resp}")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_request_cannot_read_outside_the_root(server, secret_root, target):
+    _, token = secret_root
+    resp = exchange(server, build_request("GET", target), check_close=False)
+    assert_refused(resp, target, token)
+
+
+@pytest.mark.parametrize("target", ["/../secret.txt", "/leak.txt",
+                                    "/%2e%2e%2fsecret.txt"])
+def test_head_cannot_probe_outside_the_root(server, secret_root, target):
+    _, token = secret_root
+    resp = exchange(server, build_request("HEAD", target), check_close=False)
+    assert_refused(resp, target, token)
+
+
+def test_files_inside_the_root_are_still_served(server):
+    # The refusals above are not because the root serves nothing.
+    for target, body in [("/hello.txt", b"hello\n"),
+                         ("/sub/page.txt", b"page\n"),
+                         ("/sub/../hello.txt", None)]:
+        resp = exchange(server, build_request("GET", target))
+        if body is None:  # a ".." that stays inside: served or refused
+            assert resp.status in {200} | REFUSED, f"{target}:\n{resp}"
+            continue
+        assert resp.status == 200 and resp.body == body, f"{target}:\n{resp}"
+
+
+@pytest.fixture
+def cgi_secret_root(tmp_path, secret_root):
+    """secret_root, plus scripts outside it that would print the token and
+    leave a marker file if they ever ran: tmp_path/evil.sh, evil.php; and
+    inside: cgi-bin/ with symlinks out (cgi-bin/out -> tmp_path,
+    cgi-bin/evil-link.sh -> ../../evil.sh), leak.php -> ../evil.php."""
+    root, token = secret_root
+    marker = tmp_path / "ran-outside-the-root"
+    sh = tmp_path / "evil.sh"
+    sh.write_text("#!/bin/sh\n"
+                  f"touch '{marker}'\n"
+                  "printf 'Content-Type: text/plain\\r\\n\\r\\n'\n"
+                  f"echo {token}\n")
+    sh.chmod(0o755)
+    (tmp_path / "evil.php").write_text(
+        f"<?php touch('{marker}'); echo '{token}';\n")
+    (root / "cgi-bin").mkdir()
+    os.symlink(tmp_path, root / "cgi-bin" / "out")
+    os.symlink("../../evil.sh", root / "cgi-bin" / "evil-link.sh")
+    os.symlink("../evil.php", root / "leak.php")
+    return root, token, marker
+
+
+CGI_TARGETS = [
+    "/cgi-bin/../../evil.sh",
+    "/cgi-bin/%2e%2e/%2e%2e/evil.sh",
+    "/cgi-bin/..%2f..%2fevil.sh",
+    "/cgi-bin/out/evil.sh",
+    "/cgi-bin/evil-link.sh",
+    "/cgi-bin/%2e%2e%2f%2e%2e%2fevil.sh/x",
+    "/../evil.php",
+    "/%2e%2e/evil.php",
+    "/link/evil.php",
+    "/leak.php",
+    "/sub/..%2f..%2fevil.php",
+]
+
+
+@pytest.mark.needs("cgi")
+@pytest.mark.parametrize("target", CGI_TARGETS)
+def test_cgi_request_cannot_run_a_script_outside_the_root(
+        start_server, cgi_secret_root, target):
+    root, token, marker = cgi_secret_root
+    server = start_server("-r", str(root))
+    resp = exchange(server, build_request("GET", target), check_close=False)
+    assert not marker.exists(), f"{target!r} ran a script outside the root"
+    assert_refused(resp, target, token)
