@@ -4,6 +4,8 @@ line on stderr that starts with "server: "."""
 
 import re
 
+from util import server_args
+
 
 def error_lines(stderr):
     """The lines before the usage text: the error messages themselves."""
@@ -61,8 +63,11 @@ def test_a_port_that_is_not_a_number_is_a_usage_error_naming_it(run_server):
     check_bad_port(run_server, "abc")
 
 
-def test_a_port_in_use_fails_with_exit_1_and_says_why(server, run_server):
-    done = run_server(["-b", "127.0.0.1", "-p", str(server.port)])
+def test_a_port_in_use_fails_with_exit_1_and_says_why(
+        start_server, run_server, stage, tmp_path):
+    args = server_args(stage, tmp_path)  # a document root where one is needed
+    server = start_server(*args)
+    done = run_server(["-b", "127.0.0.1", "-p", str(server.port), *args])
     assert done.returncode == 1, describe(done)
     want = re.compile(rf"server: .*bind.*127\.0\.0\.1:{server.port}\b.*"
                       "Address already in use")
