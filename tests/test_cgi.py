@@ -13,12 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from http_util import (
-    Deadline,
-    check_common,
-    exchange,
-    request,
-)
+from http_util import check_common, exchange, request
+from util import wait_until
 
 pytestmark = pytest.mark.needs("cgi")
 
@@ -427,12 +423,8 @@ def test_script_past_the_time_limit_is_504_and_killed(start_server, cgi_root,
 
     sh_pid = int(Path(f"{pids}.sh").read_text())
     sleep_pid = int(Path(f"{pids}.sleep").read_text())
-    deadline = Deadline(3)
-    while not deadline.expired():
-        if not (proc_alive(sh_pid) or proc_alive(sleep_pid)
-                or procs_with(name)):
-            break
-        time.sleep(0.05)  # polling for the kill, not waiting for a server
+    wait_until(lambda: not (proc_alive(sh_pid) or proc_alive(sleep_pid)
+                            or procs_with(name)), timeout=3)
     assert not proc_alive(sh_pid), f"the script (pid {sh_pid}) still runs"
     assert not proc_alive(sleep_pid), \
         f"the script's child sleep (pid {sleep_pid}) still runs"

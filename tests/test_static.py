@@ -50,7 +50,7 @@ MIME = {
 @pytest.fixture
 def docroot(tmp_path):
     """A document root:
-    index.html, hello.txt, empty.txt, a b.txt, big.bin (3 MiB random),
+    index.html, hello.txt, empty.txt, a b.txt,
     type.<ext> for every MIME case, noext, old.txt (mtime MTIME),
     sub/index.html, sub/page.html, noindex/file.txt."""
     root = tmp_path / "root"
@@ -59,7 +59,6 @@ def docroot(tmp_path):
     (root / "hello.txt").write_bytes(b"hello\n")
     (root / "empty.txt").write_bytes(b"")
     (root / "a b.txt").write_bytes(b"file with a space\n")
-    (root / "big.bin").write_bytes(os.urandom(BIG_SIZE))
     for ext in MIME:
         (root / f"type.{ext}").write_bytes(f"content of type.{ext}\n".encode())
     (root / "noext").write_bytes(b"no extension\n")
@@ -72,6 +71,14 @@ def docroot(tmp_path):
     (root / "noindex").mkdir()
     (root / "noindex" / "file.txt").write_bytes(b"in noindex\n")
     return root
+
+
+@pytest.fixture
+def big_file(docroot):
+    """docroot/big.bin: 3 MiB of random bytes; returns its content."""
+    data = os.urandom(BIG_SIZE)
+    (docroot / "big.bin").write_bytes(data)
+    return data
 
 
 @pytest.fixture
@@ -133,7 +140,7 @@ def test_empty_file_is_200_with_content_length_0(server):
     assert resp.body == b""
 
 
-def test_head_has_the_headers_of_get_and_no_body(server):
+def test_head_has_the_headers_of_get_and_no_body(server, big_file):
     get = request(server, "GET", "/big.bin")
     head = request(server, "HEAD", "/big.bin")
     assert get.status == head.status == 200, f"{get}\n---\n{head}"
@@ -250,8 +257,9 @@ def test_dot_segments_that_stay_inside_the_root_do_not_escape(server):
             assert resp.body == b"hello\n", f"{target}:\n{resp}"
 
 
-def test_3_MiB_file_comes_back_byte_exact_over_a_raw_socket(server, docroot):
-    expected = (docroot / "big.bin").read_bytes()
+def test_3_MiB_file_comes_back_byte_exact_over_a_raw_socket(server,
+                                                           big_file):
+    expected = big_file
     resp = request(server, "GET", "/big.bin", timeout=8)
     assert resp.status == 200, resp.describe(0)
     assert resp.header("Content-Length") == str(BIG_SIZE)
@@ -260,19 +268,19 @@ def test_3_MiB_file_comes_back_byte_exact_over_a_raw_socket(server, docroot):
         hashlib.sha256(expected).hexdigest(), "3 MiB body differs"
 
 
-def test_3_MiB_file_comes_back_byte_exact_through_curl(server, docroot,
+def test_3_MiB_file_comes_back_byte_exact_through_curl(server, big_file,
                                                        tmp_path):
     out = tmp_path / "curl.out"
     url = f"http://{server.addr}:{server.port}/big.bin"
     done = run_curl("--fail", "-o", str(out), "-w", "%{http_code}", url)
     assert done.returncode == 0, (done.returncode, done.stderr, done.stdout)
     assert done.stdout == b"200"
-    assert out.read_bytes() == (docroot / "big.bin").read_bytes(), \
+    assert out.read_bytes() == big_file, \
         "curl's copy of big.bin differs"
 
 
 def test_3_MiB_file_comes_back_byte_exact_through_http_client(server,
-                                                              docroot):
+                                                              big_file):
     conn = http.client.HTTPConnection(server.addr, server.port, timeout=8)
     try:
         conn.request("GET", "/big.bin")
@@ -282,7 +290,7 @@ def test_3_MiB_file_comes_back_byte_exact_through_http_client(server,
         assert r.getheader("Content-Length") == str(BIG_SIZE)
     finally:
         conn.close()
-    assert body == (docroot / "big.bin").read_bytes(), \
+    assert body == big_file, \
         f"http.client got {len(body)} bytes, not big.bin"
 
 
