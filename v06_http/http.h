@@ -48,7 +48,7 @@ struct response {
     const char *content_type; /* NULL when there is no body */
     struct buf headers;       /* extra header lines, each ending in CRLF */
     struct buf body;
-    bool head_only; /* HEAD: the headers GET would have, no body */
+    bool head_only; /* HEAD: GET's headers, no body (conn.c) */
 };
 
 /* Parses the request head at the start of buf[0..len). Returns the length
@@ -59,6 +59,8 @@ long http_parse_request(const char *buf, size_t len, struct request *req);
 /* The value of the first header called name (any case), or NULL. */
 const struct slice *http_find_header(const struct request *req,
                                      const char *name);
+/* Whether the request's method is name. Methods are case-sensitive. */
+bool http_method_is(const struct request *req, const char *name);
 /* Whether s equals text, ignoring ASCII case. */
 bool slice_equals(struct slice s, const char *text);
 

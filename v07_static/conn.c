@@ -139,6 +139,8 @@ void conn_serve(struct client *client)
             http_handle(cfg, &req, &resp);
         else
             http_error(&resp, req.status);
+        /* HEAD gets the headers GET would get, errors included: no body. */
+        resp.head_only = http_method_is(&req, "HEAD");
         if (send_response(client->fd, &resp) < 0)
             log_error("send to %s: %s", req.remote_addr, strerror(errno));
     }

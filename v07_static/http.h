@@ -51,7 +51,7 @@ struct response {
     struct buf body;
     int file_fd;     /* or a file sent with sendfile, closed with resp; -1 */
     off_t file_size; /* its length */
-    bool head_only;  /* HEAD: the headers GET would have, no body */
+    bool head_only;  /* HEAD: GET's headers, no body (conn.c) */
 };
 
 /* Parses the request head at the start of buf[0..len). Returns the length
@@ -62,6 +62,8 @@ long http_parse_request(const char *buf, size_t len, struct request *req);
 /* The value of the first header called name (any case), or NULL. */
 const struct slice *http_find_header(const struct request *req,
                                      const char *name);
+/* Whether the request's method is name. Methods are case-sensitive. */
+bool http_method_is(const struct request *req, const char *name);
 /* Whether s equals text, ignoring ASCII case. */
 bool slice_equals(struct slice s, const char *text);
 

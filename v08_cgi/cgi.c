@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -98,17 +99,45 @@ static int check_script(int root_fd, const char *script, bool php)
     return ok ? 0 : 403;
 }
 
+static bool same_name(struct slice a, struct slice b)
+{
+    return a.len == b.len && strncasecmp(a.p, b.p, a.len) == 0;
+}
+
+/* The values of every header named like headers[i], joined with ", " as
+ * RFC 3875 section 4.1.18 asks. Returns false if an earlier header had the
+ * name (it made the variable already). */
+static bool join_values(const struct request *req, size_t i, struct buf *out)
+{
+    struct slice name = req->headers[i].name;
+    for (size_t j = 0; j < i; j++)
+        if (same_name(req->headers[j].name, name))
+            return false;
+    out->len = 0;
+    for (size_t j = i; j < req->nheaders; j++) {
+        if (!same_name(req->headers[j].name, name))
+            continue;
+        if (out->len > 0)
+            buf_append_str(out, ", ");
+        buf_append(out, req->headers[j].value.p, req->headers[j].value.len);
+    }
+    return true;
+}
+
 /* Request headers become HTTP_* variables (RFC 3875 section 4.1.18).
  * Skipped: the two that have their own variables; names with '_', which
  * would collide with the '-' spelling; and Proxy, which would become
  * HTTP_PROXY, a variable many HTTP libraries obey ("httpoxy"). */
 static void add_header_vars(struct env *env, const struct request *req)
 {
+    struct buf value;
+    buf_init(&value, MAX_HEAD_BYTES);
     for (size_t i = 0; i < req->nheaders; i++) {
-        struct slice name = req->headers[i].name, value = req->headers[i].value;
+        struct slice name = req->headers[i].name;
         if (slice_equals(name, "Content-Type") ||
             slice_equals(name, "Content-Length") ||
-            slice_equals(name, "Proxy") || memchr(name.p, '_', name.len))
+            slice_equals(name, "Proxy") || memchr(name.p, '_', name.len) ||
+            !join_values(req, i, &value))
             continue;
         char var[256];
         if (name.len >= sizeof var)
@@ -119,8 +148,9 @@ static void add_header_vars(struct env *env, const struct request *req)
                          ? (char)(name.p[j] - 'a' + 'A')
                          : name.p[j];
         env_add(env, "HTTP_%.*s=%.*s", (int)name.len, var, (int)value.len,
-                value.p);
+                value.data);
     }
+    buf_free(&value);
 }
 
 static void build_env(struct env *env, const struct config *cfg,
@@ -345,7 +375,6 @@ static void finish_response(const struct config *cfg, const struct request *req,
             location.p, path_len < location.len ? path_len : location.len};
         http_response_free(resp);
         http_response_init(resp);
-        resp->head_only = slice_equals(req->method, "HEAD");
         static_serve(cfg->root_fd, &local, resp);
         return;
     }
@@ -403,9 +432,8 @@ bool cgi_serve(const struct config *cfg, const struct request *req,
     if (static_decode_path(req->path, decoded, relative) < 0 ||
         (len = script_length(relative, &php)) == 0)
         return false;
-    if (!slice_equals(req->method, "GET") &&
-        !slice_equals(req->method, "HEAD") &&
-        !slice_equals(req->method, "POST")) {
+    if (!http_method_is(req, "GET") && !http_method_is(req, "HEAD") &&
+        !http_method_is(req, "POST")) {
         http_error(resp, 405);
         http_add_header(resp, "Allow: GET, HEAD, POST");
         return true;
@@ -435,7 +463,6 @@ bool cgi_serve(const struct config *cfg, const struct request *req,
         http_error(resp, status);
     else
         finish_response(cfg, req, &out, resp);
-    resp->head_only = slice_equals(req->method, "HEAD");
     buf_free(&out);
     env_free(&env);
     return true;

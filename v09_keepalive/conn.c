@@ -156,6 +156,8 @@ void conn_serve(struct client *client)
             http_handle(cfg, &req, &resp);
         else
             http_error(&resp, req.status);
+        /* HEAD gets the headers GET would get, errors included: no body. */
+        resp.head_only = http_method_is(&req, "HEAD");
         bool keep = keep_open(&req, got, served, cfg);
         /* HTTP/1.1 stays open unless told; HTTP/1.0 closes unless told. */
         if (!keep)

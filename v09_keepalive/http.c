@@ -45,7 +45,7 @@ bool slice_equals(struct slice s, const char *text)
 }
 
 /* Methods are case-sensitive (RFC 9110 section 9.1): "get" is not GET. */
-static bool method_is(const struct request *req, const char *name)
+bool http_method_is(const struct request *req, const char *name)
 {
     return req->method.len == strlen(name) &&
            memcmp(req->method.p, name, req->method.len) == 0;
@@ -145,7 +145,7 @@ static int parse_request_line(const char *p, const char *end,
     req->minor_version = v[7] == '0' ? 0 : 1; /* 1.2 and later read as 1.1 */
     split_target(req);
     for (const char *const *m = known_methods; *m != NULL; m++)
-        if (method_is(req, *m))
+        if (http_method_is(req, *m))
             return 0;
     return 501;
 }
@@ -224,6 +224,7 @@ static int check_framing(struct request *req)
 long http_parse_request(const char *buf, size_t len, struct request *req)
 {
     const char *p = buf, *end = buf + len, *line_end, *lf;
+    req->method = (struct slice){NULL, 0};
     req->nheaders = 0;
     req->content_length = 0;
     req->body = (struct slice){NULL, 0};
@@ -362,18 +363,17 @@ void http_handle(const struct config *cfg, const struct request *req,
                  struct response *resp)
 {
     bool is_echo = slice_equals(req->path, "/echo");
-    if (is_echo && method_is(req, "POST")) {
+    if (is_echo && http_method_is(req, "POST")) {
         echo_body(req, resp);
         return;
     }
     if (cgi_serve(cfg, req, resp))
         return;
-    if (!method_is(req, "GET") && !method_is(req, "HEAD")) {
+    if (!http_method_is(req, "GET") && !http_method_is(req, "HEAD")) {
         http_error(resp, 405);
         http_add_header(resp, "Allow: %s", is_echo ? "POST" : "GET, HEAD");
         return;
     }
-    resp->head_only = method_is(req, "HEAD");
     static_serve(cfg->root_fd, req, resp);
 }
 

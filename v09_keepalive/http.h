@@ -51,7 +51,7 @@ struct response {
     struct buf body;
     int file_fd;     /* or a file sent with sendfile, closed with resp; -1 */
     off_t file_size; /* its length */
-    bool head_only;  /* HEAD: the headers GET would have, no body */
+    bool head_only;  /* HEAD: GET's headers, no body (conn.c) */
     const char *connection; /* the Connection header to send, or NULL */
 };
 
@@ -68,6 +68,8 @@ bool http_keep_alive(const struct request *req);
 /* The value of the first header called name (any case), or NULL. */
 const struct slice *http_find_header(const struct request *req,
                                      const char *name);
+/* Whether the request's method is name. Methods are case-sensitive. */
+bool http_method_is(const struct request *req, const char *name);
 /* Whether s equals text, ignoring ASCII case. */
 bool slice_equals(struct slice s, const char *text);
 
