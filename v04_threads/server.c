@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -129,6 +130,16 @@ static void spawn_client(int connfd, const struct sockaddr_in *peer)
     pthread_detach(tid);
 }
 
+/* Out of descriptors (EMFILE, ENFILE) or memory, accept fails at once each
+ * time it is called: log, and give connections a moment to close rather
+ * than spin. */
+static void pause_after_accept_error(void)
+{
+    log_error("accept: %s", strerror(errno));
+    struct timespec pause = {.tv_nsec = 100 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+}
+
 int main(int argc, char **argv)
 {
     struct config cfg = CONFIG_DEFAULTS;
@@ -144,7 +155,7 @@ int main(int argc, char **argv)
         struct sockaddr_in peer;
         int connfd = accept_retry(listenfd, &peer);
         if (connfd < 0) {
-            log_error("accept: %s", strerror(errno));
+            pause_after_accept_error();
             continue;
         }
         spawn_client(connfd, &peer);

@@ -59,7 +59,10 @@ int main(int argc, char **argv)
         if (writen(fd, line, (size_t)len) < 0)
             die("write: %s", strerror(errno));
         /* The reply overwrites the line: we no longer need what we sent. */
-        if (readn(fd, line, (size_t)len) != len)
+        ssize_t got = readn(fd, line, (size_t)len);
+        if (got < 0)
+            die("read: %s", strerror(errno));
+        if (got != len)
             die("the server closed the connection");
         fwrite(line, 1, (size_t)len, stdout);
         fflush(stdout);

@@ -17,6 +17,7 @@
 #define READY_PREFIX "listening on "
 
 static int pidfile_fd = -1;
+static pid_t pidfile_owner; /* the process whose pid is in the file */
 static char pidfile_path[PATH_MAX];
 
 /* The launcher's side: copies what the daemon prints until the pipe closes.
@@ -99,6 +100,15 @@ void daemon_ready(void)
     redirect(STDERR_FILENO, "/dev/null", O_WRONLY);
 }
 
+/* Runs at exit(): a clean stop, or die() after a failed start. Only the
+ * process that wrote its pid removes the file; the launcher, which exits
+ * with exit() too, leaves it to the daemon. */
+static void pidfile_remove(void)
+{
+    if (pidfile_owner == getpid())
+        unlink(pidfile_path);
+}
+
 /* flock, not fcntl: an fcntl lock vanishes when the process closes *any*
  * descriptor of the file, and an flock lock survives fork, so the lock taken
  * before daemonize() stays with the daemon. */
@@ -117,6 +127,7 @@ void pidfile_lock(const char *path)
     /* Remember the absolute path: the daemon changes directory to "/". */
     if (realpath(path, pidfile_path) == NULL)
         die("pidfile %s: %s", path, strerror(errno));
+    atexit(pidfile_remove);
 }
 
 void pidfile_write(void)
@@ -126,10 +137,5 @@ void pidfile_write(void)
     if (ftruncate(pidfile_fd, 0) < 0 ||
         pwrite(pidfile_fd, pid, (size_t)n, 0) != n)
         die("pidfile %s: %s", pidfile_path, strerror(errno));
-}
-
-void pidfile_remove(void)
-{
-    if (pidfile_fd >= 0)
-        unlink(pidfile_path);
+    pidfile_owner = getpid();
 }

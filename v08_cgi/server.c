@@ -3,6 +3,7 @@
  * gets a detached thread that reads one request, answers it and closes. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cgi.h"
@@ -156,6 +158,16 @@ static void spawn_client(int connfd, const struct sockaddr_in *peer,
     pthread_detach(tid);
 }
 
+/* Out of descriptors (EMFILE, ENFILE) or memory, accept fails at once each
+ * time it is called: log, and give connections a moment to close rather
+ * than spin. */
+static void pause_after_accept_error(void)
+{
+    log_error("accept: %s", strerror(errno));
+    struct timespec pause = {.tv_nsec = 100 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+}
+
 static volatile sig_atomic_t stop_requested;
 
 static void request_stop(int sig)
@@ -170,8 +182,8 @@ static sigset_t block_stop_signals(void)
 {
     struct sigaction sa = {.sa_handler = request_stop};
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
+        die("sigaction: %s", strerror(errno));
 
     sigset_t stop, unblocked;
     sigemptyset(&stop);
@@ -228,6 +240,11 @@ int main(int argc, char **argv)
     if (cfg.pidfile != NULL)
         pidfile_write();
     int listenfd = open_listener(&cfg);
+    /* Non-blocking: if the waiting connection goes away between ppoll and
+     * accept, accept says EAGAIN instead of blocking with the stop signals
+     * blocked. */
+    if (fcntl(listenfd, F_SETFL, O_NONBLOCK) < 0)
+        die("fcntl: %s", strerror(errno));
     if (cfg.daemonize)
         daemon_ready();
 
@@ -237,11 +254,11 @@ int main(int argc, char **argv)
         struct sockaddr_in peer;
         int connfd = accept_retry(listenfd, &peer);
         if (connfd < 0) {
-            log_error("accept: %s", strerror(errno));
+            if (errno != EAGAIN) /* EAGAIN: it left between ppoll and here */
+                pause_after_accept_error();
             continue;
         }
         spawn_client(connfd, &peer, &cfg);
     }
-    pidfile_remove();
-    return 0;
+    return 0; /* exit() removes the pidfile (daemon.c) */
 }

@@ -83,7 +83,7 @@ void Connect(int fd, const struct sockaddr_in *addr)
         die("connect %s: %s", addr_text(addr), strerror(errno));
 }
 
-/* accept(2), NOTES: Linux reports errors of a connection that is already
+/* accept(2), RETURN VALUE: Linux reports errors of a connection that is already
  * gone (ECONNABORTED, EPROTO, the network errors below) from accept itself;
  * the listener is fine, so take the next connection. */
 static int retry_accept_error(int err)
