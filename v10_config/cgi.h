@@ -1,0 +1,21 @@
+/* cgi.h: CGI/1.1 (RFC 3875): .php through php-cgi, executables under
+ * /cgi-bin/ run directly. */
+#ifndef CGI_H
+#define CGI_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "http.h"
+
+/* Finds php-cgi: name itself if it contains a slash, else the first
+ * executable of that name on PATH. Returns a malloc'd path, or NULL. */
+char *cgi_find_program(const char *name);
+
+/* If req names a CGI script, runs it, fills resp and returns true; returns
+ * false for a path that is not a script (static files answer it). Blocks
+ * the calling thread until the script is done or its time is up. */
+bool cgi_serve(const struct config *cfg, const struct request *req,
+               struct response *resp);
+
+#endif
