@@ -77,13 +77,32 @@ static const char *find_line(const char *p, const char *end,
     return lf;
 }
 
+/* A server must accept the absolute form "http://host/path?query" too (RFC
+ * 9112 section 3.2.2): what follows the host is the path and query. */
+static struct slice origin_form(struct slice target)
+{
+    static const char *const schemes[] = {"http://", "https://"};
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = strlen(schemes[i]);
+        if (target.len < n || strncasecmp(target.p, schemes[i], n) != 0)
+            continue;
+        const char *p = target.p + n, *end = target.p + target.len;
+        while (p < end && *p != '/' && *p != '?')
+            p++;
+        return (struct slice){p, (size_t)(end - p)};
+    }
+    return target;
+}
+
 static void split_target(struct request *req)
 {
-    const char *q = memchr(req->target.p, '?', req->target.len);
-    size_t path_len = q ? (size_t)(q - req->target.p) : req->target.len;
-    req->path = (struct slice){req->target.p, path_len};
-    req->query = q ? (struct slice){q + 1, req->target.len - path_len - 1}
-                   : (struct slice){q, 0};
+    struct slice t = origin_form(req->target);
+    const char *q = memchr(t.p, '?', t.len);
+    size_t path_len = q ? (size_t)(q - t.p) : t.len;
+    req->path =
+        path_len > 0 ? (struct slice){t.p, path_len} : (struct slice){"/", 1};
+    req->query =
+        q ? (struct slice){q + 1, t.len - path_len - 1} : (struct slice){q, 0};
 }
 
 /* method SP request-target SP HTTP-version (RFC 9112 section 3), one space
@@ -252,7 +271,11 @@ static const char *reason_phrase(int status)
     for (size_t i = 0; i < sizeof reasons / sizeof *reasons; i++)
         if (reasons[i].status == status)
             return reasons[i].reason;
-    return "Unknown";
+    static const char *const classes[] = {"Informational", "Success",
+                                          "Redirection", "Client Error",
+                                          "Server Error"};
+    return status >= 100 && status <= 599 ? classes[status / 100 - 1]
+                                          : "Unknown";
 }
 
 void http_response_init(struct response *resp)
