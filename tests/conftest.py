@@ -289,7 +289,7 @@ class Server:
     addr: str = "127.0.0.1"
     port: int | None = None
     stopped: bool = False  # the test ended it (stop/wait): no complaint
-    reported: bool = False  # its problems have been reported once
+    reported: set = field(default_factory=set)  # problems already told
     _stdout: bytearray = field(default_factory=bytearray)
 
     @property
@@ -407,7 +407,7 @@ class Server:
 
     def fail_start(self, why):
         self.stop(signal.SIGKILL)
-        self.reported = True
+        self.reported.update(self.problems())
         pytest.fail(f"server did not start: {why}\n{self.describe()}",
                     pytrace=False)
 
@@ -450,9 +450,10 @@ def start_server(stage, request, tmp_path):
         problems = srv.problems()  # before stop(): it sets .stopped
         srv.stop()
         problems += [p for p in srv.problems() if p not in problems]
-        if problems and not srv.reported:
-            srv.reported = True
-            complaints.append("; ".join(problems) + "\n" + srv.describe())
+        new = [p for p in problems if p not in srv.reported]
+        if new:
+            srv.reported.update(new)
+            complaints.append("; ".join(new) + "\n" + srv.describe())
     if complaints:
         pytest.fail("\n\n".join(complaints), pytrace=False)
 
@@ -469,26 +470,29 @@ def pytest_runtest_call(item):
     reported a sanitizer error fails the test itself (not only its
     teardown). Servers still running are stopped and checked at teardown."""
     for srv in item.stash.get(SERVERS_KEY, []):
-        problems = srv.problems()
-        if problems and not srv.reported:
+        problems = [p for p in srv.problems() if p not in srv.reported]
+        if problems:
             srv.stop()
-            srv.reported = True
+            srv.reported.update(problems)
             pytest.fail("; ".join(problems) + "\n" + srv.describe(),
                         pytrace=False)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """A failing test shows each of its servers' stderr."""
+    """A failing test shows each of its servers: how it ended if it did,
+    what went wrong with it, its stderr. What is told here is not told again
+    at teardown."""
     outcome = yield
     report = outcome.get_result()
-    if report.failed:
+    if report.failed and call.when == "call":
         for i, srv in enumerate(item.stash.get(SERVERS_KEY, [])):
-            err = srv.stderr_text()
-            if err:
-                report.sections.append(
-                    (f"server {i} (pid {srv.pid}) stderr", err[-4000:])
-                )
+            problems = srv.problems()
+            srv.reported.update(problems)
+            report.sections.append((
+                f"server {i} (pid {srv.pid})",
+                "".join(f"{p}\n" for p in problems) + srv.describe(),
+            ))
 
 
 @pytest.fixture

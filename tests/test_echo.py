@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from util import (Deadline, echo_expected, echo_roundtrip, first_difference,
-                  recv_exactly, recv_until_eof, shorten)
+from util import (Deadline, describe_status, echo_expected, echo_roundtrip,
+                  first_difference, recv_exactly, recv_until_eof, shorten,
+                  tcp_socket, tcp_wmem_max, unsent_bytes, wait_until)
 
 pytestmark = pytest.mark.needs("echo")
 
@@ -83,13 +84,12 @@ def test_a_client_that_resets_does_not_take_the_server_down(server):
     assert got == b"STILL THERE?\n", f"a later client got {shorten(got)}"
 
 
-def test_a_client_that_leaves_without_reading_does_not_take_the_server_down(
+def test_a_client_that_sends_a_lot_and_leaves_without_reading_is_harmless(
         server):
     for _ in range(3):
         sock = server.connect()
         # Send until the server, unable to write its echo back to a client
         # that never reads, stops reading too and our send blocks; then go.
-        # The server's next write fails with EPIPE (and raises SIGPIPE).
         sock.settimeout(0.2)
         chunk = b"nobody reads this " * 4096
         deadline = Deadline(1.5)
@@ -98,7 +98,66 @@ def test_a_client_that_leaves_without_reading_does_not_take_the_server_down(
                 sock.send(chunk)
         except (socket.timeout, BlockingIOError):
             pass
-        sock.close()
+        sock.close()  # unread data: the kernel sends RST
+    got = echo_roundtrip(server, b"still there?\n")
+    assert got == b"STILL THERE?\n", f"a later client got {shorten(got)}"
+
+
+def leave_while_the_server_writes(server):
+    """Makes the server's next write fail with EPIPE, which also raises
+    SIGPIPE: send more than the server can echo to a client that does not
+    read, so it blocks in write(); half-close, so its socket is in
+    CLOSE_WAIT; then reset. A reset in CLOSE_WAIT is EPIPE (in ESTABLISHED
+    it would be ECONNRESET, and no signal). Returns what the server's socket
+    went through, for the failure message."""
+    sock = socket.socket()
+    with sock:
+        # A small receive buffer so the server fills our window quickly.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(2)
+        sock.connect((server.addr, server.port))
+        me = sock.getsockname()[1]
+        big = b"nobody reads this\n" * 3641  # about 64 KiB
+        small = big[:8192]
+        deadline = Deadline(3)
+        # The server's send buffer takes at least half its maximum before
+        # write() blocks: send that much without watching.
+        prefill = tcp_wmem_max() // 2
+        while prefill > 0 and not deadline.expired():
+            sock.sendall(big * 4)
+            prefill -= len(big) * 4
+        seen = [None]
+        while not deadline.expired():
+            # Small steps once bytes wait unread: the server's receive
+            # window may have room for only a few of them.
+            last = seen[-1]
+            sock.sendall(small if last and last[2] > 0 else big)
+            wait_until(lambda: unsent_bytes(sock) == 0, timeout=0.5,
+                       interval=0.001)
+            state = tcp_socket(server.port, me)
+            seen.append(state)
+            # Our chunk arrived and stays unread, and the server's send
+            # queue did not grow: its send buffer (which grows as segments
+            # arrive, to a few MiB) is full and the server blocked in write.
+            if (unsent_bytes(sock) == 0 and state and last and last[2] > 0
+                    and state[1] == last[1] and state[2] > last[2]):
+                break
+        sock.shutdown(socket.SHUT_WR)
+        wait_until(lambda: (tcp_socket(server.port, me) or ("",))[0]
+                   == "CLOSE_WAIT", timeout=1)
+        seen.append(tcp_socket(server.port, me))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                        struct.pack("ii", 1, 0))
+    return seen[-2:]
+
+
+def test_a_write_that_fails_with_epipe_does_not_kill_the_server(server):
+    states = leave_while_the_server_writes(server)
+    gone = wait_until(lambda: server.proc.poll() is not None, timeout=0.3)
+    assert not gone, (
+        f"server {describe_status(server.proc.returncode)} after a client "
+        f"left while it was writing (SIGPIPE not ignored?); its socket "
+        f"(state, send queue, receive queue): {states}")
     got = echo_roundtrip(server, b"still there?\n")
     assert got == b"STILL THERE?\n", f"a later client got {shorten(got)}"
 

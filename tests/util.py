@@ -5,10 +5,13 @@ Everything that waits takes a deadline; nothing sleeps to wait for a server
 (polling a condition with short pauses in between is fine).
 """
 
+import array
+import fcntl
 import os
 import signal
 import socket
 import subprocess
+import termios
 import time
 from pathlib import Path
 
@@ -259,6 +262,42 @@ def exe_of(pid):
         return os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return None
+
+
+TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV",
+              "04": "FIN_WAIT1", "05": "FIN_WAIT2", "06": "TIME_WAIT",
+              "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK",
+              "0A": "LISTEN", "0B": "CLOSING"}
+
+
+def tcp_socket(local_port, remote_port):
+    """The IPv4 TCP socket local_port <-> remote_port as /proc/net/tcp shows
+    it, from the kernel's side: (state name, send queue, receive queue) in
+    bytes, or None if there is none. (The file lists every socket, TIME_WAIT
+    included: a few ms to read.)"""
+    text = Path("/proc/net/tcp").read_text()
+    needle = f":{local_port:04X} "
+    at = text.find(needle)
+    while at >= 0:
+        end = text.find("\n", at)
+        cols = text[text.rfind("\n", 0, at) + 1:end].split()
+        if int(cols[2].split(":")[1], 16) == remote_port:
+            tx, rx = (int(q, 16) for q in cols[4].split(":"))
+            return TCP_STATES.get(cols[3], cols[3]), tx, rx
+        at = text.find(needle, end)
+    return None
+
+
+def tcp_wmem_max():
+    """The most a TCP send buffer may grow to (net.ipv4.tcp_wmem)."""
+    return int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[2])
+
+
+def unsent_bytes(sock):
+    """Bytes in sock's send queue the peer has not acknowledged yet."""
+    buf = array.array("i", [0])
+    fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, buf)
+    return buf[0]
 
 
 def listening_pids(port):
