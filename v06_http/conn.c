@@ -2,8 +2,8 @@
  * sees a whole request, read its body, send the response, close. The parser
  * never sees the socket, and this file never looks inside a request. */
 #include <arpa/inet.h>
-#include <netinet/tcp.h>
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>

@@ -3,8 +3,8 @@
  * request, which may already be in the buffer (pipelining), until either
  * side wants to close or the connection has been idle too long. */
 #include <arpa/inet.h>
-#include <netinet/tcp.h>
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
