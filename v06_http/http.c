@@ -116,7 +116,7 @@ static int parse_request_line(const char *p, const char *end,
     if (sp2 == NULL || sp2 == target)
         return 400;
     for (const char *c = target; c < sp2; c++)
-        if (*c <= ' ' || *c == 0x7f)
+        if ((unsigned char)*c <= ' ' || *c == 0x7f)
             return 400;
     const char *v = sp2 + 1;
     if (end - v != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' ||
@@ -291,12 +291,19 @@ void http_response_free(struct response *resp)
 
 void http_add_header(struct response *resp, const char *fmt, ...)
 {
-    char line[1024];
+    struct buf *out = &resp->headers;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    buf_printf(&resp->headers, "%s\r\n", line);
+    /* +3: the CR LF, and the NUL vsnprintf always writes. */
+    if (n < 0 || buf_reserve(out, (size_t)n + 3) < 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(out->data + out->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    out->len += (size_t)n;
+    buf_append(out, "\r\n", 2);
 }
 
 /* Appends text to out with the five HTML-special characters escaped: the

@@ -159,12 +159,29 @@ static int open_index(int dir_fd, int *status)
     return fd;
 }
 
-static void redirect_to_directory(const struct request *req,
+/* Location of a directory named without its slash: built from the
+ * normalised path, re-encoded, so that "//host" can never come out of it
+ * (a browser would read that as another host). */
+static void redirect_to_directory(const char *relative,
+                                  const struct request *req,
                                   struct response *resp)
 {
+    static const char keep[] = "-._~/";
+    char location[3 * MAX_PATH_BYTES + 8];
+    size_t n = 0;
+    location[n++] = '/';
+    for (const char *p = relative; *p != '\0'; p++) {
+        unsigned char c = (unsigned char)*p;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+            (c >= '0' && c <= '9') || strchr(keep, c) != NULL)
+            location[n++] = (char)c;
+        else
+            n += (size_t)snprintf(location + n, 4, "%%%02X", c);
+    }
+    location[n] = '\0';
     http_error(resp, 301);
-    http_add_header(resp, "Location: %.*s/%s%.*s", (int)req->path.len,
-                    req->path.p, req->query.len ? "?" : "", (int)req->query.len,
+    http_add_header(resp, "Location: %s/%s%.*s", location,
+                    req->query.len ? "?" : "", (int)req->query.len,
                     req->query.p);
 }
 
@@ -187,7 +204,7 @@ void static_serve(int root_fd, const struct request *req, struct response *resp)
     else if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
         if (decoded[strlen(decoded) - 1] != '/') {
             close(fd);
-            redirect_to_directory(req, resp);
+            redirect_to_directory(relative, req, resp);
             return;
         }
         fd = open_index(fd, &status);

@@ -85,6 +85,17 @@ static size_t script_length(const char *relative, bool *php)
     return 0;
 }
 
+/* The script a request path names: fills relative with the decoded,
+ * normalised path and returns the length of its script part, or 0 when it
+ * names none (or is a path static.c will refuse). */
+static size_t find_script(struct slice path, char *relative, bool *php)
+{
+    char decoded[MAX_PATH_BYTES];
+    if (static_decode_path(path, decoded, relative) < 0)
+        return 0;
+    return script_length(relative, php);
+}
+
 /* 0 when the script can run, else the status to answer: 404 for none, 403
  * for a directory or a file in /cgi-bin/ without execute permission. */
 static int check_script(int root_fd, const char *script, bool php)
@@ -153,21 +164,31 @@ static void add_header_vars(struct env *env, const struct request *req)
     buf_free(&value);
 }
 
+/* The host part of a Host header: "example.com" of "example.com:8080",
+ * "[::1]" of "[::1]:8080". The value is a slice, not a C string. */
+static struct slice host_name(struct slice host)
+{
+    const char *end = host.p + host.len;
+    const char *colon = host.len > 0 && host.p[0] == '['
+                            ? memchr(host.p, ']', host.len)
+                            : host.p;
+    colon = colon ? memchr(colon, ':', (size_t)(end - colon)) : NULL;
+    return (struct slice){host.p, colon ? (size_t)(colon - host.p) : host.len};
+}
+
 static void build_env(struct env *env, const struct config *cfg,
                       const struct request *req, const char *script_name,
                       const char *path_info, const char *filename)
 {
     const struct slice *type = http_find_header(req, "Content-Type");
     const struct slice *host = http_find_header(req, "Host");
-    size_t host_len = host ? strcspn(host->p, ":") : 0;
-    if (host_len > (host ? host->len : 0))
-        host_len = host->len;
     env->count = 0;
     env_add(env, "GATEWAY_INTERFACE=CGI/1.1");
     env_add(env, "SERVER_SOFTWARE=reactor-course");
     env_add(env, "SERVER_PROTOCOL=HTTP/1.%d", req->minor_version);
-    env_add(env, "SERVER_NAME=%.*s", host ? (int)host_len : 9,
-            host ? host->p : "localhost");
+    struct slice name =
+        host ? host_name(*host) : (struct slice){"localhost", 9};
+    env_add(env, "SERVER_NAME=%.*s", (int)name.len, name.p);
     env_add(env, "SERVER_PORT=%d", cfg->port);
     env_add(env, "REQUEST_METHOD=%.*s", (int)req->method.len, req->method.p);
     env_add(env, "REQUEST_URI=%.*s", (int)req->target.len, req->target.p);
@@ -204,6 +225,8 @@ static pid_t spawn(char *const argv[], char *const envp[], const char *dir,
         return -1;
     }
     pid_t pid = fork();
+    if (pid > 0) /* both sides: the group exists before we may kill it */
+        setpgid(pid, pid);
     if (pid == 0) {
         /* Its own process group, so a timeout can kill what it started. */
         setpgid(0, 0);
@@ -294,6 +317,34 @@ static int exchange(int to_child, int from_child, struct slice body,
     return status;
 }
 
+/* "Status: 404 Not Found": three digits, a final status (200-599). */
+static int parse_status(struct slice value)
+{
+    int status = 0;
+    if (value.len < 3 || (value.len > 3 && value.p[3] != ' '))
+        return -1;
+    for (int i = 0; i < 3; i++) {
+        if (value.p[i] < '0' || value.p[i] > '9')
+            return -1;
+        status = status * 10 + (value.p[i] - '0');
+    }
+    return status >= 200 && status <= 599 ? status : -1;
+}
+
+/* A header the script may send on: a name of visible characters without
+ * ':', a value without control characters (a CR could split our response). */
+static bool valid_header(struct slice name, struct slice value)
+{
+    for (size_t i = 0; i < name.len; i++)
+        if ((unsigned char)name.p[i] <= ' ' || name.p[i] == 0x7f)
+            return false;
+    for (size_t i = 0; i < value.len; i++)
+        if (((unsigned char)value.p[i] < ' ' && value.p[i] != '\t') ||
+            value.p[i] == 0x7f)
+            return false;
+    return true;
+}
+
 /* One header line of the script's output, passed on or acted upon. Returns
  * 0, or -1 for a line that is not a header. */
 static int take_cgi_header(struct slice name, struct slice value,
@@ -301,9 +352,8 @@ static int take_cgi_header(struct slice name, struct slice value,
                            bool *has_status)
 {
     if (slice_equals(name, "Status")) {
-        if (value.len < 3 || value.p[0] < '1' || value.p[0] > '5')
+        if ((resp->status = parse_status(value)) < 0)
             return -1;
-        resp->status = atoi(value.p);
         *has_status = true;
     } else if (slice_equals(name, "Location")) {
         *location = value;
@@ -341,7 +391,8 @@ static long parse_cgi_head(const struct buf *out, struct response *resp,
         struct slice name = {p, (size_t)(colon - p)};
         struct slice value = {v, (size_t)(line_end - v)};
         has_type = has_type || slice_equals(name, "Content-Type");
-        if (take_cgi_header(name, value, resp, location, has_status) < 0)
+        if (!valid_header(name, value) ||
+            take_cgi_header(name, value, resp, location, has_status) < 0)
             return -1;
     }
     if (!has_type && !*has_status && location->p == NULL)
@@ -367,12 +418,18 @@ static void finish_response(const struct config *cfg, const struct request *req,
         http_error(resp, 502);
         return;
     }
-    if (location.p != NULL && location.len > 0 && location.p[0] == '/' &&
-        !has_status) {
-        struct request local = *req;
-        size_t path_len = strcspn(location.p, "?\r\n");
-        local.path = (struct slice){
-            location.p, path_len < location.len ? path_len : location.len};
+    struct request local = *req;
+    const char *query =
+        location.p ? memchr(location.p, '?', location.len) : NULL;
+    local.path = (struct slice){location.p, query ? (size_t)(query - location.p)
+                                                  : location.len};
+    char relative[MAX_PATH_BYTES];
+    bool php;
+    /* A local path that names a script goes back to the client as a
+     * redirect: running a second script from the first is a loop waiting
+     * to happen, and serving it as a file would show its source. */
+    if (location.len > 0 && location.p[0] == '/' && !has_status &&
+        find_script(local.path, relative, &php) == 0) {
         http_response_free(resp);
         http_response_init(resp);
         static_serve(cfg->root_fd, &local, resp);
@@ -407,10 +464,10 @@ static int run_script(const struct config *cfg, const struct request *req,
         exchange(to_child, from_child, req->body, out, cfg->cgi_timeout);
     close(from_child);
     /* Past the time limit, or done talking: its output is all we wanted, so
-     * whatever of its process group still runs is killed, then reaped. */
-    if (status != 0 || waitpid(pid, NULL, WNOHANG) == 0)
-        kill(-pid, SIGKILL);
-    int wstatus;
+     * whatever of its process group still runs (a forgotten background job
+     * too) is killed, then the script is reaped. */
+    kill(-pid, SIGKILL);
+    int wstatus = 0;
     while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
         ;
     if (status == 504)
@@ -426,11 +483,10 @@ static int run_script(const struct config *cfg, const struct request *req,
 bool cgi_serve(const struct config *cfg, const struct request *req,
                struct response *resp)
 {
-    char decoded[MAX_PATH_BYTES], relative[MAX_PATH_BYTES];
+    char relative[MAX_PATH_BYTES];
     bool php;
-    size_t len;
-    if (static_decode_path(req->path, decoded, relative) < 0 ||
-        (len = script_length(relative, &php)) == 0)
+    size_t len = find_script(req->path, relative, &php);
+    if (len == 0)
         return false;
     if (!http_method_is(req, "GET") && !http_method_is(req, "HEAD") &&
         !http_method_is(req, "POST")) {
