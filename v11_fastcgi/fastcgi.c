@@ -256,7 +256,7 @@ static const char *decode_reply(struct buf *reply, struct buf *err)
             problem = protocol_problem((unsigned char)data[4]);
             break;
         } else {
-            problem = "an unexpected record type";
+            problem = "an unexpected or malformed record";
             break;
         }
     }
