@@ -15,6 +15,7 @@ the worker's own fd 2, which catch_workers_output copies into php-fpm's log.
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -367,8 +368,11 @@ def test_fastcgi_stderr_reaches_the_server_stderr_line_by_line(server, fpm):
     found = wait_until(logged, timeout=3)
     assert found, (f"error_log()'s two lines (tag {tag}) are not on the "
                    f"server's stderr:\n{server.stderr_text()[-2000:]}")
+    # "server: fastcgi ..." until v12, where runtime lines get a time and a
+    # level: "2026/11/23 15:30:00 [error] fastcgi ...".
+    log_line = re.compile(r"(server: |\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[\w+\] )fastcgi ")
     for line in found[0] + found[1]:
-        assert line.startswith("server: fastcgi "), (
+        assert log_line.match(line), (
             f"each line of FastCGI stderr should be one log line of its "
             f"own: {line!r}")
     # php://stderr is the worker's own fd 2: php-fpm's log, not ours.
