@@ -1,0 +1,193 @@
+/* conn.c: one connection's bytes. Read into a bounded buffer until the parser
+ * sees a whole request, read its body, send the response; then the next
+ * request, which may already be in the buffer (pipelining), until either
+ * side wants to close or the connection has been idle too long. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "http.h"
+#include "log.h"
+#include "wrap.h"
+
+#define READ_CHUNK         16384
+#define IO_TIMEOUT_SECONDS 30 /* a client that never reads loses its thread */
+#define LINGER_BYTES       65536 /* read at most this much after answering */
+
+/* A blocked read (SO_RCVTIMEO) or write (SO_SNDTIMEO) gives up after the
+ * timeout with EAGAIN. The read timeout is the keep-alive heartbeat: a
+ * connection that sends nothing for that long is closed. */
+static void set_timeout(int fd, int option, int seconds)
+{
+    struct timeval tv = {.tv_sec = seconds};
+    setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv);
+}
+
+/* Reads what has arrived, at most up to the buffer's cap. Returns the count,
+ * 0 when the client closed, -1 on error or timeout. */
+static ssize_t read_more(int fd, struct buf *in)
+{
+    size_t room = in->max - in->len;
+    if (room > READ_CHUNK)
+        room = READ_CHUNK;
+    if (buf_reserve(in, room) < 0)
+        return -1;
+    ssize_t n = read_retry(fd, in->data + in->len, room);
+    if (n > 0)
+        in->len += (size_t)n;
+    return n;
+}
+
+/* Reads one whole request (head and body) into in, after whatever earlier
+ * requests left there. Returns 0 when req is ready and *length says how many
+ * bytes of in it takes, 1 when req->status holds an error to answer, -1 when
+ * the client left, failed or idled out and there is nobody to answer. */
+static int read_request(int fd, struct buf *in, struct request *req,
+                        const struct config *cfg, size_t *length)
+{
+    long head;
+    while ((head = http_parse_request(in->data, in->len, req)) == HTTP_AGAIN)
+        if (read_more(fd, in) <= 0)
+            return -1;
+    if (head == HTTP_ERROR)
+        return 1;
+    /* Refused before reading it: the body never enters memory. */
+    if (req->content_length > cfg->max_body) {
+        req->status = 413;
+        return 1;
+    }
+    size_t total = (size_t)head + (size_t)req->content_length;
+    while (in->len < total)
+        if (read_more(fd, in) <= 0)
+            return -1;
+    /* Parse again: the buffer may have moved while the body came in, and the
+     * request's slices must point into where it is now. */
+    http_parse_request(in->data, in->len, req);
+    req->body = (struct slice){in->data + head, (size_t)req->content_length};
+    *length = total;
+    return 0;
+}
+
+/* sendfile copies from the page cache to the socket inside the kernel, with
+ * no read() into our memory: a large file is streamed, never held. Like
+ * write, it may send less than asked. */
+static int send_file(int fd, int file_fd, off_t size)
+{
+    off_t offset = 0;
+    while (offset < size) {
+        ssize_t n = sendfile(fd, file_fd, &offset, (size_t)(size - offset));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) /* 0: the file shrank while we sent it */
+            return -1;
+    }
+    return 0;
+}
+
+static int send_body(int fd, const struct response *resp)
+{
+    if (resp->head_only)
+        return 0;
+    if (resp->file_fd >= 0)
+        return send_file(fd, resp->file_fd, resp->file_size);
+    return writen(fd, resp->body.data, resp->body.len) < 0 ? -1 : 0;
+}
+
+static long long body_length(const struct response *resp)
+{
+    return resp->file_fd >= 0 ? (long long)resp->file_size
+                              : (long long)resp->body.len;
+}
+
+static int send_response(int fd, const struct response *resp)
+{
+    struct buf head;
+    buf_init(&head, MAX_HEAD_BYTES * 2);
+    int ok = http_format_head(resp, &head) == 0 &&
+             writen(fd, head.data, head.len) >= 0 && send_body(fd, resp) == 0;
+    buf_free(&head);
+    return ok ? 0 : -1;
+}
+
+/* Closing a socket whose receive queue still holds data makes the kernel
+ * send a reset, which can destroy our response before the client reads it
+ * (say, a 413 sent without reading the body). So: send our FIN, read what
+ * the client still sends until it closes too, then close. */
+static void close_gracefully(int fd)
+{
+    char sink[4096];
+    size_t drained = 0;
+    ssize_t n;
+    shutdown(fd, SHUT_WR);
+    set_timeout(fd, SO_RCVTIMEO, 1);
+    while (drained < LINGER_BYTES &&
+           (n = read_retry(fd, sink, sizeof sink)) > 0)
+        drained += (size_t)n;
+    close(fd);
+}
+
+/* Whether the connection stays open after this response: the client must
+ * want it, the request must have been read whole (after an error we cannot
+ * know where the next request starts), and the per-connection limit must
+ * not be reached. */
+static bool keep_open(const struct request *req, int got, int served,
+                      const struct config *cfg)
+{
+    return got == 0 && http_keep_alive(req) && served < cfg->keepalive_requests;
+}
+
+void conn_serve(struct client *client)
+{
+    const struct config *cfg = client->cfg;
+    struct buf in;
+    struct request req;
+    struct response resp;
+    buf_init(&in, MAX_HEAD_BYTES + (size_t)cfg->max_body);
+    set_timeout(client->fd, SO_RCVTIMEO, cfg->keepalive_timeout);
+    set_timeout(client->fd, SO_SNDTIMEO, IO_TIMEOUT_SECONDS);
+    /* A response leaves in two writes, head then body. Nagle's algorithm
+     * holds the second until the first is acknowledged, and the client
+     * delays that acknowledgement (by up to 40 ms) hoping to piggyback it:
+     * every response would wait. TCP_NODELAY sends each write at once. */
+    int one = 1;
+    setsockopt(client->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    inet_ntop(AF_INET, &client->peer.sin_addr, req.remote_addr,
+              sizeof req.remote_addr);
+
+    for (int served = 1;; served++) {
+        size_t length = 0;
+        int got = read_request(client->fd, &in, &req, cfg, &length);
+        if (got < 0)
+            break;
+        http_response_init(&resp);
+        if (got == 0)
+            http_handle(cfg, &req, &resp);
+        else
+            http_error(&resp, req.status);
+        /* HEAD gets the headers GET would get, errors included: no body. */
+        resp.head_only = http_method_is(&req, "HEAD");
+        bool keep = keep_open(&req, got, served, cfg);
+        /* HTTP/1.1 stays open unless told; HTTP/1.0 closes unless told. */
+        if (!keep)
+            resp.connection = "close";
+        else if (req.minor_version == 0)
+            resp.connection = "keep-alive";
+        int sent = send_response(client->fd, &resp);
+        if (sent < 0)
+            log_error("send to %s: %s", req.remote_addr, strerror(errno));
+        log_access(&req, &resp,
+                   sent < 0 || resp.head_only ? 0 : body_length(&resp));
+        http_response_free(&resp);
+        if (sent < 0 || !keep)
+            break;
+        buf_consume(&in, length); /* the next request, if any, moves up */
+    }
+    close_gracefully(client->fd);
+    buf_free(&in);
+}
