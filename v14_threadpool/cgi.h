@@ -1,0 +1,37 @@
+/* cgi.h: CGI/1.1 (RFC 3875): .php through php-cgi or php-fpm (fastcgi.c),
+ * executables under /cgi-bin/ run directly. */
+#ifndef CGI_H
+#define CGI_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "http.h"
+
+/* Finds php-cgi: name itself if it contains a slash, else the first
+ * executable of that name on PATH. Returns a malloc'd path, or NULL. */
+char *cgi_find_program(const char *name);
+
+/* Now on a clock that never jumps, in milliseconds: deadlines are made of
+ * it. */
+long long cgi_now_ms(void);
+
+/* Writes body to to_child while reading from_child into out, until end of
+ * file or the deadline (on cgi_now_ms's clock); closes to_child once the
+ * body is all sent. Returns 0 at the end of the output, 504 when time ran
+ * out, 502 on too much output or an error. CGI's pipes and FastCGI's socket
+ * both move their bytes with it. */
+int cgi_exchange(int to_child, int from_child, struct slice body,
+                 struct buf *out, long long deadline);
+
+/* Whether req names a script: its answer may block, so the event loop
+ * hands it to a worker thread. */
+bool cgi_wants(const struct request *req);
+
+/* If req names a CGI script, runs it, fills resp and returns true; returns
+ * false for a path that is not a script (static files answer it). Blocks
+ * the calling thread until the script is done or its time is up. */
+bool cgi_serve(const struct config *cfg, const struct request *req,
+               struct response *resp);
+
+#endif

@@ -1,0 +1,441 @@
+/* http.c: what the bytes mean. The request parser, the router, error pages
+ * and the response head; nothing here reads or writes a socket, so the same
+ * parser serves pipelining (v09) and the event loop (v13) unchanged. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cgi.h"
+#include "http.h"
+#include "static.h"
+
+#define SERVER_NAME        "reactor-course"
+#define MAX_RESPONSE_BYTES (64 * 1024 * 1024) /* a generated body's cap */
+
+static const char *const known_methods[] = {
+    "GET",     "HEAD",    "POST",  "PUT",   "DELETE",
+    "CONNECT", "OPTIONS", "TRACE", "PATCH", NULL,
+};
+
+/* The characters of a method or header name: tchar, RFC 9110 section 5.6.2.
+ * Spelled out: isalnum() would follow the locale. */
+static bool is_tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+           (c >= 'A' && c <= 'Z') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static bool is_token(const char *p, const char *end)
+{
+    if (p == end)
+        return false;
+    for (; p < end; p++)
+        if (!is_tchar((unsigned char)*p))
+            return false;
+    return true;
+}
+
+bool slice_equals(struct slice s, const char *text)
+{
+    return s.len == strlen(text) && strncasecmp(s.p, text, s.len) == 0;
+}
+
+/* Methods are case-sensitive (RFC 9110 section 9.1): "get" is not GET. */
+bool http_method_is(const struct request *req, const char *name)
+{
+    return req->method.len == strlen(name) &&
+           memcmp(req->method.p, name, req->method.len) == 0;
+}
+
+const struct slice *http_find_header(const struct request *req,
+                                     const char *name)
+{
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (slice_equals(req->headers[i].name, name))
+            return &req->headers[i].value;
+    return NULL;
+}
+
+/* Whether the comma-separated list in value holds token, in any case. */
+static bool list_has_token(struct slice value, const char *token)
+{
+    const char *p = value.p, *end = value.p + value.len;
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *item_end = comma ? comma : end;
+        while (p < item_end && (*p == ' ' || *p == '\t'))
+            p++;
+        const char *e = item_end;
+        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (slice_equals((struct slice){p, (size_t)(e - p)}, token))
+            return true;
+        p = item_end + 1;
+    }
+    return false;
+}
+
+bool http_keep_alive(const struct request *req)
+{
+    bool close = false, keep_alive = false;
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (slice_equals(req->headers[i].name, "Connection")) {
+            close = close || list_has_token(req->headers[i].value, "close");
+            keep_alive = keep_alive ||
+                         list_has_token(req->headers[i].value, "keep-alive");
+        }
+    return !close && (req->minor_version == 1 || keep_alive);
+}
+
+static long fail(struct request *req, int status)
+{
+    req->status = status;
+    return HTTP_ERROR;
+}
+
+/* Finds the line starting at p. Returns its LF, or NULL if the line is not
+ * complete yet; *content_end is where the line ends before CR LF or a bare LF
+ * (accepted as a line ending, RFC 9112 section 2.2). */
+static const char *find_line(const char *p, const char *end,
+                             const char **content_end)
+{
+    const char *lf = memchr(p, '\n', (size_t)(end - p));
+    if (lf != NULL)
+        *content_end = (lf > p && lf[-1] == '\r') ? lf - 1 : lf;
+    return lf;
+}
+
+/* A server must accept the absolute form "http://host/path?query" too (RFC
+ * 9112 section 3.2.2): what follows the host is the path and query. */
+static struct slice origin_form(struct slice target)
+{
+    static const char *const schemes[] = {"http://", "https://"};
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = strlen(schemes[i]);
+        if (target.len < n || strncasecmp(target.p, schemes[i], n) != 0)
+            continue;
+        const char *p = target.p + n, *end = target.p + target.len;
+        while (p < end && *p != '/' && *p != '?')
+            p++;
+        return (struct slice){p, (size_t)(end - p)};
+    }
+    return target;
+}
+
+static void split_target(struct request *req)
+{
+    struct slice t = origin_form(req->target);
+    const char *q = memchr(t.p, '?', t.len);
+    size_t path_len = q ? (size_t)(q - t.p) : t.len;
+    req->path =
+        path_len > 0 ? (struct slice){t.p, path_len} : (struct slice){"/", 1};
+    req->query =
+        q ? (struct slice){q + 1, t.len - path_len - 1} : (struct slice){q, 0};
+}
+
+/* method SP request-target SP HTTP-version (RFC 9112 section 3), one space
+ * each. Returns 0 or the status to answer. */
+static int parse_request_line(const char *p, const char *end,
+                              struct request *req)
+{
+    const char *sp1 = memchr(p, ' ', (size_t)(end - p));
+    if (sp1 == NULL || !is_token(p, sp1))
+        return 400;
+    const char *target = sp1 + 1;
+    const char *sp2 = memchr(target, ' ', (size_t)(end - target));
+    if (sp2 == NULL || sp2 == target)
+        return 400;
+    for (const char *c = target; c < sp2; c++)
+        if ((unsigned char)*c <= ' ' || *c == 0x7f)
+            return 400;
+    const char *v = sp2 + 1;
+    if (end - v != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' ||
+        v[5] > '9' || v[6] != '.' || v[7] < '0' || v[7] > '9')
+        return 400;
+    if (v[5] != '1')
+        return 505;
+
+    req->method = (struct slice){p, (size_t)(sp1 - p)};
+    req->target = (struct slice){target, (size_t)(sp2 - target)};
+    req->minor_version = v[7] == '0' ? 0 : 1; /* 1.2 and later read as 1.1 */
+    split_target(req);
+    for (const char *const *m = known_methods; *m != NULL; m++)
+        if (http_method_is(req, *m))
+            return 0;
+    return 501;
+}
+
+/* field-name ":" OWS field-value OWS (RFC 9112 section 5). */
+static int parse_header_line(const char *p, const char *end,
+                             struct request *req)
+{
+    /* A line starting with white space continues the previous one (obs-fold,
+     * section 5.2): refused rather than guessed at. */
+    if (*p == ' ' || *p == '\t')
+        return 400;
+    const char *colon = memchr(p, ':', (size_t)(end - p));
+    /* No white space between name and colon (section 5.1): a proxy and a
+     * server could disagree about such a header's name. */
+    if (colon == NULL || !is_token(p, colon))
+        return 400;
+    const char *v = colon + 1;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    const char *v_end = end;
+    while (v_end > v && (v_end[-1] == ' ' || v_end[-1] == '\t'))
+        v_end--;
+    for (const char *c = v; c < v_end; c++)
+        if ((*c >= 0 && *c < ' ' && *c != '\t') || *c == 0x7f)
+            return 400;
+    if (req->nheaders == MAX_HEADERS)
+        return 431;
+    struct header *h = &req->headers[req->nheaders++];
+    h->name = (struct slice){p, (size_t)(colon - p)};
+    h->value = (struct slice){v, (size_t)(v_end - v)};
+    return 0;
+}
+
+/* Digits only, and small enough: "+5", "0x10", " 5", "" are all refused. */
+static int parse_length(struct slice s, long long *out)
+{
+    if (s.len == 0 || s.len > 15)
+        return -1;
+    long long n = 0;
+    for (size_t i = 0; i < s.len; i++) {
+        if (s.p[i] < '0' || s.p[i] > '9')
+            return -1;
+        n = n * 10 + (s.p[i] - '0');
+    }
+    *out = n;
+    return 0;
+}
+
+/* How the body is framed, once all headers are in. Returns 0 or a status. */
+static int check_framing(struct request *req)
+{
+    int hosts = 0, lengths = 0;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct header *h = &req->headers[i];
+        long long n;
+        if (slice_equals(h->name, "Host")) {
+            hosts++;
+        } else if (slice_equals(h->name, "Transfer-Encoding")) {
+            return 501; /* chunked request bodies are not read here */
+        } else if (slice_equals(h->name, "Content-Length")) {
+            /* Two different lengths are how request smuggling starts
+             * (RFC 9112 section 6.3): refuse, do not pick one. */
+            if (parse_length(h->value, &n) < 0 ||
+                (lengths++ > 0 && n != req->content_length))
+                return 400;
+            req->content_length = n;
+        }
+    }
+    /* HTTP/1.1 requires exactly one Host (RFC 9112 section 3.2). */
+    if (hosts > 1 || (hosts == 0 && req->minor_version == 1))
+        return 400;
+    return 0;
+}
+
+long http_parse_request(const char *buf, size_t len, struct request *req)
+{
+    const char *p = buf, *end = buf + len, *line_end, *lf;
+    req->method = (struct slice){NULL, 0};
+    req->nheaders = 0;
+    req->content_length = 0;
+    req->body = (struct slice){NULL, 0};
+    req->status = 0;
+
+    /* Empty lines before the request line are ignored (section 2.2). */
+    while (p < end && (*p == '\r' || *p == '\n') && p - buf < MAX_HEAD_BYTES)
+        p++;
+    lf = find_line(p, end, &line_end);
+    if (lf == NULL && end - p > MAX_REQUEST_LINE)
+        return fail(req, 414);
+    if (lf == NULL)
+        return len > MAX_HEAD_BYTES ? fail(req, 431) : HTTP_AGAIN;
+    if (line_end - p > MAX_REQUEST_LINE)
+        return fail(req, 414);
+    int status = parse_request_line(p, line_end, req);
+    if (status != 0)
+        return fail(req, status);
+
+    for (p = lf + 1;; p = lf + 1) {
+        lf = find_line(p, end, &line_end);
+        if (lf == NULL)
+            return len > MAX_HEAD_BYTES ? fail(req, 431) : HTTP_AGAIN;
+        if (lf + 1 - buf > MAX_HEAD_BYTES)
+            return fail(req, 431);
+        if (line_end == p)
+            break; /* the empty line that ends the head */
+        if ((status = parse_header_line(p, line_end, req)) != 0)
+            return fail(req, status);
+    }
+    if ((status = check_framing(req)) != 0)
+        return fail(req, status);
+    return lf + 1 - buf;
+}
+
+static const struct {
+    int status;
+    const char *reason;
+} reasons[] = {
+    {200, "OK"},
+    {201, "Created"},
+    {204, "No Content"},
+    {206, "Partial Content"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {303, "See Other"},
+    {304, "Not Modified"},
+    {307, "Temporary Redirect"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {410, "Gone"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {422, "Unprocessable Content"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
+};
+
+static const char *reason_phrase(int status)
+{
+    for (size_t i = 0; i < sizeof reasons / sizeof *reasons; i++)
+        if (reasons[i].status == status)
+            return reasons[i].reason;
+    static const char *const classes[] = {"Informational", "Success",
+                                          "Redirection", "Client Error",
+                                          "Server Error"};
+    return status >= 100 && status <= 599 ? classes[status / 100 - 1]
+                                          : "Unknown";
+}
+
+void http_response_init(struct response *resp)
+{
+    resp->status = 200;
+    resp->content_type = NULL;
+    buf_init(&resp->headers, MAX_HEAD_BYTES);
+    buf_init(&resp->body, MAX_RESPONSE_BYTES);
+    resp->file_fd = -1;
+    resp->file_size = 0;
+    resp->head_only = false;
+    resp->connection = NULL;
+}
+
+void http_response_free(struct response *resp)
+{
+    buf_free(&resp->headers);
+    buf_free(&resp->body);
+    if (resp->file_fd >= 0)
+        close(resp->file_fd);
+    resp->file_fd = -1;
+}
+
+void http_add_header(struct response *resp, const char *fmt, ...)
+{
+    struct buf *out = &resp->headers;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    /* +3: the CR LF, and the NUL vsnprintf always writes. */
+    if (n < 0 || buf_reserve(out, (size_t)n + 3) < 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(out->data + out->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    out->len += (size_t)n;
+    buf_append(out, "\r\n", 2);
+}
+
+static void start_page(struct response *resp, int status, const char *title)
+{
+    resp->status = status;
+    resp->content_type = "text/html; charset=utf-8";
+    resp->body.len = 0;
+    buf_printf(&resp->body,
+               "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
+               "<title>%s</title></head>\n<body>\n<h1>%s</h1>\n",
+               title, title);
+}
+
+void http_error(struct response *resp, int status)
+{
+    char title[64];
+    snprintf(title, sizeof title, "%d %s", status, reason_phrase(status));
+    start_page(resp, status, title);
+    buf_append_str(&resp->body, "</body></html>\n");
+}
+
+/* POST /echo: the body back, with the type it came with. The parser has
+ * refused control characters in header values, so the copied type cannot
+ * smuggle a line break into our response. */
+static void echo_body(const struct request *req, struct response *resp)
+{
+    const struct slice *type = http_find_header(req, "Content-Type");
+    resp->status = 200;
+    if (type != NULL)
+        http_add_header(resp, "Content-Type: %.*s", (int)type->len, type->p);
+    else
+        resp->content_type = "application/octet-stream";
+    buf_append(&resp->body, req->body.p, req->body.len);
+}
+
+void http_handle(const struct config *cfg, const struct request *req,
+                 struct response *resp)
+{
+    bool is_echo = slice_equals(req->path, "/echo");
+    if (is_echo && http_method_is(req, "POST")) {
+        echo_body(req, resp);
+        return;
+    }
+    if (cgi_serve(cfg, req, resp))
+        return;
+    if (!http_method_is(req, "GET") && !http_method_is(req, "HEAD")) {
+        http_error(resp, 405);
+        http_add_header(resp, "Allow: %s", is_echo ? "POST" : "GET, HEAD");
+        return;
+    }
+    static_serve(cfg, req, resp);
+}
+
+/* Date: in the IMF-fixdate form of RFC 9110 section 5.6.7. The C locale's
+ * day and month names are the English ones HTTP wants. */
+void http_format_date(time_t t, char *out, size_t size)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+int http_format_head(const struct response *resp, struct buf *out)
+{
+    char date[64];
+    http_format_date(time(NULL), date, sizeof date);
+    buf_printf(out, "HTTP/1.1 %d %s\r\nServer: %s\r\nDate: %s\r\n",
+               resp->status, reason_phrase(resp->status), SERVER_NAME, date);
+    if (resp->content_type != NULL)
+        buf_printf(out, "Content-Type: %s\r\n", resp->content_type);
+    buf_printf(out, "Content-Length: %lld\r\n",
+               resp->file_fd >= 0 ? (long long)resp->file_size
+                                  : (long long)resp->body.len);
+    buf_append(out, resp->headers.data, resp->headers.len);
+    if (resp->connection != NULL)
+        buf_printf(out, "Connection: %s\r\n", resp->connection);
+    return buf_append_str(out, "\r\n");
+}

@@ -1,0 +1,129 @@
+/* http_test.c: unit tests of the request parser and the buffer. Every proper
+ * prefix of a valid request must ask for more; the whole must be consumed
+ * exactly; each malformed request must get its status. */
+#include <stdio.h>
+#include <string.h>
+
+#include "buf.h"
+#include "http.h"
+
+static int failures;
+
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,   \
+                    #cond);                                                    \
+            failures++;                                                        \
+        }                                                                      \
+    } while (0)
+
+static const char *const valid_requests[] = {
+    "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
+    "GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n"
+    "User-Agent: test/1.0\r\n\r\n",
+    "HEAD /index.html HTTP/1.0\r\n\r\n",
+    "GET / HTTP/1.1\nHost: bare-lf\n\n",
+    "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
+    "Content-Type: text/plain\r\n\r\n",
+    "GET / HTTP/1.1\r\nhost:   padded value \t\r\nX-Empty:\r\n\r\n",
+    "\r\nGET / HTTP/1.0\r\n\r\n",
+};
+
+static void test_every_prefix_needs_more(void)
+{
+    for (size_t i = 0; i < sizeof valid_requests / sizeof *valid_requests;
+         i++) {
+        const char *text = valid_requests[i];
+        size_t len = strlen(text);
+        struct request req;
+        for (size_t n = 0; n < len; n++) {
+            long r = http_parse_request(text, n, &req);
+            if (r != HTTP_AGAIN)
+                fprintf(stderr, "request %zu, prefix %zu: got %ld\n", i, n, r);
+            CHECK(r == HTTP_AGAIN);
+        }
+        CHECK(http_parse_request(text, len, &req) == (long)len);
+    }
+}
+
+static void test_fields(void)
+{
+    const char *text = "POST /p/q?a=1 HTTP/1.1\r\nHOST: h\r\n"
+                       "Content-Length: 5\r\nX-Pad:  v  \r\n\r\nhello";
+    struct request req;
+    long head = http_parse_request(text, strlen(text), &req);
+    CHECK(head == (long)strlen(text) - 5);
+    CHECK(slice_equals(req.method, "POST"));
+    CHECK(slice_equals(req.path, "/p/q"));
+    CHECK(slice_equals(req.query, "a=1"));
+    CHECK(req.minor_version == 1);
+    CHECK(req.content_length == 5);
+    CHECK(req.nheaders == 3);
+    const struct slice *pad = http_find_header(&req, "x-pad");
+    CHECK(pad != NULL && slice_equals(*pad, "v"));
+    CHECK(http_find_header(&req, "Missing") == NULL);
+}
+
+static int status_of(const char *text)
+{
+    struct request req;
+    long r = http_parse_request(text, strlen(text), &req);
+    return r == HTTP_ERROR ? req.status : (int)r;
+}
+
+static void test_errors(void)
+{
+    CHECK(status_of("GET /\r\n\r\n") == 400);
+    CHECK(status_of("GET  / HTTP/1.1\r\nHost: h\r\n\r\n") == 400);
+    CHECK(status_of("GET / HTTP/1.1\r\n\r\n") == 400); /* no Host */
+    CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n") == 400);
+    CHECK(status_of("GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n") == 400);
+    CHECK(status_of("GET / HTTP/1.1\r\nHost : h\r\n\r\n") == 400);
+    CHECK(status_of("GET / HTTP/1.1\r\nNoColon\r\n\r\n") == 400);
+    CHECK(status_of("GET / HTTP/1.1\r\nHost: h\r\n"
+                    "Content-Length: 1\r\nContent-Length: 2\r\n\r\n") == 400);
+    CHECK(status_of("GET / HTTP/1.1\r\nHost: h\r\n"
+                    "Content-Length: -1\r\n\r\n") == 400);
+    CHECK(status_of("GET / HTTP/1.1\r\nHost: h\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n") == 501);
+    CHECK(status_of("BREW / HTTP/1.1\r\nHost: h\r\n\r\n") == 501);
+    CHECK(status_of("GET / HTTP/2.0\r\nHost: h\r\n\r\n") == 505);
+    CHECK(status_of("GET / HTTP/1\r\nHost: h\r\n\r\n") == 400);
+
+    static char big[MAX_HEAD_BYTES + 64];
+    memset(big, 'a', sizeof big - 1);
+    memcpy(big, "GET /", 5);
+    CHECK(status_of(big) == 414);
+
+    char many[MAX_HEADERS * 8 + 64];
+    int n = sprintf(many, "GET / HTTP/1.1\r\nHost: h\r\n");
+    for (int i = 0; i < MAX_HEADERS; i++)
+        n += sprintf(many + n, "X: %d\r\n", i % 10);
+    sprintf(many + n, "\r\n");
+    CHECK(status_of(many) == 431);
+}
+
+static void test_buf(void)
+{
+    struct buf b;
+    buf_init(&b, 8);
+    CHECK(buf_append(&b, "12345", 5) == 0);
+    CHECK(buf_append(&b, "6789", 4) == -1); /* past the cap: refused whole */
+    CHECK(b.len == 5);
+    buf_consume(&b, 2);
+    CHECK(b.len == 3 && memcmp(b.data, "345", 3) == 0);
+    CHECK(buf_printf(&b, "%d", 42) == 0 && b.len == 5);
+    buf_free(&b);
+}
+
+int main(void)
+{
+    test_every_prefix_needs_more();
+    test_fields();
+    test_errors();
+    test_buf();
+    if (failures == 0)
+        printf("http_test: all checks passed\n");
+    return failures == 0 ? 0 : 1;
+}

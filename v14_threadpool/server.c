@@ -1,0 +1,323 @@
+/* server.c: an HTTP server for static files and CGI scripts, a thread per
+ * connection, configured by a file and flags; it can run as a daemon. The
+ * main thread accepts; each client gets a detached thread that serves its
+ * requests until the connection closes or idles out (conn.c). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cgi.h"
+#include "config.h"
+#include "daemon.h"
+#include "loop.h"
+#include "static.h"
+#include "threadpool.h"
+#include "conn.h"
+#include "wrap.h"
+
+#define LISTEN_BACKLOG 128 /* connections the kernel queues before accept */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: server [-b ADDR] [-p PORT] [-d] [-P PIDFILE] "
+            "[-r DOCROOT] [-x PHP_CGI] [-T SECONDS] [-k SECONDS] [-c FILE] "
+            "[-t] [-h]\n");
+}
+
+static void usage_error(const char *what, const char *arg)
+{
+    log_error("%s '%s'", what, arg);
+    usage(stderr);
+    exit(2);
+}
+
+static int parse_port(const char *s)
+{
+    long long port;
+    if (config_number(s, 0, 65535, &port) < 0)
+        usage_error("bad port", s);
+    return (int)port;
+}
+
+static int parse_seconds(const char *s)
+{
+    long long seconds;
+    if (config_number(s, 1, 86400, &seconds) < 0)
+        usage_error("bad number of seconds", s);
+    return (int)seconds;
+}
+
+/* Fills cfg from the command line; exits 0 after -h, 2 on a usage error.
+ * Called twice: the first pass takes only -c and -t, so that the file is
+ * read before the second pass lets every other flag override it, whatever
+ * the order of the flags. */
+static void parse_args(int argc, char **argv, struct config *cfg,
+                       bool first_pass)
+{
+    struct in_addr unused;
+    int opt;
+    opterr = 0; /* we print our own one-line message, not getopt's */
+    optind = 1; /* start over: the second pass reads argv again */
+    while ((opt = getopt(argc, argv, "b:p:dP:r:x:T:k:c:th")) != -1) {
+        bool file_flag = opt == 'c' || opt == 't';
+        if (first_pass != file_flag && opt != 'h' && opt != '?')
+            continue;
+        switch (opt) {
+        case 'b':
+            if (inet_pton(AF_INET, optarg, &unused) != 1)
+                usage_error("bad IPv4 address", optarg);
+            cfg->addr = optarg;
+            break;
+        case 'p':
+            cfg->port = parse_port(optarg);
+            break;
+        case 'd':
+            cfg->daemonize = true;
+            break;
+        case 'P':
+            cfg->pidfile = optarg;
+            break;
+        case 'r':
+            cfg->root = optarg;
+            break;
+        case 'x':
+            cfg->php_cgi = optarg;
+            break;
+        case 'T':
+            cfg->cgi_timeout = parse_seconds(optarg);
+            break;
+        case 'k':
+            cfg->keepalive_timeout = parse_seconds(optarg);
+            break;
+        case 'c':
+            cfg->config_file = optarg;
+            break;
+        case 't':
+            cfg->check_only = true;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            log_error("unknown option or missing value: -%c", optopt);
+            usage(stderr);
+            exit(2);
+        }
+    }
+    if (optind < argc)
+        usage_error("unexpected argument", argv[optind]);
+}
+
+/* Returns a socket listening on cfg's address, after printing the ready line
+ * with the port actually bound (the kernel picks one for -p 0), which goes
+ * into cfg for CGI's SERVER_PORT. */
+static int open_listener(struct config *cfg)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)cfg->port)};
+    inet_pton(AF_INET, cfg->addr, &addr.sin_addr);
+
+    int fd = Socket();
+    Setsockopt_reuseaddr(fd);
+    Bind(fd, &addr);
+    Listen(fd, LISTEN_BACKLOG);
+
+    socklen_t len = sizeof addr;
+    if (getsockname(fd, (struct sockaddr *)&addr, &len) < 0)
+        die("getsockname: %s", strerror(errno));
+    cfg->port = ntohs(addr.sin_port);
+    printf("listening on %s:%d\n", cfg->addr, cfg->port);
+    fflush(stdout); /* stdout is a pipe under a test: flush, or it waits */
+    return fd;
+}
+
+#define ACCEPTS_PER_WAKEUP 64   /* then let the connections have a turn */
+#define POOL_QUEUE_JOBS    1024 /* scripts waiting for a worker; 503 past */
+
+/* The listening socket's part in the loop. */
+struct listener {
+    struct watch watch;
+    int spare_fd; /* a descriptor held in reserve for EMFILE */
+    struct pool *pool;
+    const struct config *cfg;
+};
+
+/* Out of descriptors, accept fails and the connection stays queued, where
+ * level-triggered epoll reports it again at once: a busy loop. The spare
+ * descriptor breaks it: free it, accept the connection and close it (the
+ * client sees its connection end rather than hang), take the spare back. */
+static void drop_one_connection(struct listener *l)
+{
+    log_error("accept: %s: dropping a connection", strerror(errno));
+    close(l->spare_fd);
+    int fd = accept(l->watch.fd, NULL, NULL);
+    if (fd >= 0)
+        close(fd);
+    l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* The listener is readable: take the connections waiting now, each as a
+ * non-blocking socket that conn.c drives from here on. */
+static void on_accept(struct loop *loop, uint32_t events, void *data)
+{
+    (void)events;
+    struct listener *l = data;
+    for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+        struct sockaddr_in peer;
+        int fd = accept_retry(l->watch.fd, &peer);
+        if (fd >= 0)
+            conn_open(loop, l->pool, fd, &peer, l->cfg);
+        else if (errno == EMFILE || errno == ENFILE)
+            drop_one_connection(l);
+        else {
+            if (errno != EAGAIN)
+                log_error("accept: %s", strerror(errno));
+            return;
+        }
+    }
+}
+
+/* Each connection is a descriptor, and the soft limit is often 1024:
+ * raise it to the hard limit, which needs no privilege. */
+static void raise_descriptor_limit(void)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
+        limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reopen_requested;
+
+static void request_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void request_reopen(int sig)
+{
+    (void)sig;
+    reopen_requested = 1;
+}
+
+/* SIGTERM, SIGINT and SIGHUP stay blocked except while the loop sleeps in
+ * epoll_pwait. Returns the mask it sleeps with. */
+static sigset_t block_stop_signals(void)
+{
+    struct sigaction sa = {.sa_handler = request_stop};
+    sigemptyset(&sa.sa_mask);
+    struct sigaction hup = {.sa_handler = request_reopen};
+    sigemptyset(&hup.sa_mask);
+    if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ||
+        sigaction(SIGHUP, &hup, NULL) < 0)
+        die("sigaction: %s", strerror(errno));
+
+    sigset_t stop, unblocked;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop, &unblocked);
+    return unblocked;
+}
+
+/* Runs in the loop after a signal interrupted its wait. */
+static void after_signal(void)
+{
+    if (reopen_requested) {
+        reopen_requested = 0;
+        log_reopen();
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct config cfg = CONFIG_DEFAULTS;
+    char err[512];
+    parse_args(argc, argv, &cfg, true);
+    if (cfg.config_file != NULL &&
+        config_load(&cfg, cfg.config_file, err, sizeof err) < 0) {
+        log_error("%s", err);
+        return 2;
+    }
+    parse_args(argc, argv, &cfg, false);
+
+    /* A client that leaves without reading its reply turns our next write
+     * into SIGPIPE, whose default action kills the whole server. Ignored, the
+     * write fails with EPIPE and only that connection ends. */
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t unblocked = block_stop_signals();
+    raise_descriptor_limit();
+
+    /* Opened before daemonize changes directory, so a relative -r works. */
+    if ((cfg.root_fd = static_open_root(cfg.root, err, sizeof err)) < 0) {
+        log_error("%s", err);
+        return 2;
+    }
+    /* Scripts are started by absolute path: a daemon's directory is "/". */
+    if ((cfg.root = realpath(cfg.root, NULL)) == NULL) {
+        log_error("document root: %s", strerror(errno));
+        return 2;
+    }
+    if (log_open(&cfg, err, sizeof err) < 0) {
+        log_error("%s", err);
+        return 2;
+    }
+    if (cfg.check_only) {
+        printf("configuration ok\n");
+        return 0;
+    }
+    const char *php_name = cfg.php_cgi;
+    if (cfg.fastcgi_pass == NULL && /* else php-fpm runs .php, not php-cgi */
+        (cfg.php_cgi = cgi_find_program(php_name)) == NULL)
+        log_warn("php-cgi %s not found: .php requests will get 502", php_name);
+    if (cfg.pidfile != NULL)
+        pidfile_lock(cfg.pidfile);
+    if (cfg.daemonize)
+        daemonize();
+    if (cfg.pidfile != NULL)
+        pidfile_write();
+    int listenfd = open_listener(&cfg);
+    /* Non-blocking, like every socket the loop watches: accept says EAGAIN
+     * when the queue is empty instead of stopping the whole server. */
+    if (fcntl(listenfd, F_SETFL, O_NONBLOCK) < 0)
+        die("fcntl: %s", strerror(errno));
+    struct loop *loop = loop_create();
+    if (loop == NULL)
+        die("epoll_create1: %s", strerror(errno));
+    /* Made before any other thread exists: the workers inherit the signal
+     * mask with SIGTERM, SIGINT and SIGHUP blocked, so only the loop's
+     * thread ever takes them. */
+    struct pool *pool = pool_create(cfg.worker_threads, POOL_QUEUE_JOBS);
+    if (pool == NULL)
+        die("worker threads: %s", strerror(errno));
+    struct listener listener = {
+        .watch = {.fd = listenfd, .fn = on_accept, .data = &listener},
+        .spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC),
+        .pool = pool,
+        .cfg = &cfg,
+    };
+    if (loop_watch(loop, &listener.watch, EPOLLIN) < 0)
+        die("epoll_ctl: %s", strerror(errno));
+    if (cfg.daemonize)
+        daemon_ready();
+    log_start();
+
+    loop_run(loop, &stop_requested, &unblocked, after_signal);
+    pool_destroy(pool); /* running scripts finish; their answers are not sent */
+    return 0;           /* exit() removes the pidfile (daemon.c) */
+}
