@@ -103,7 +103,9 @@ static long fail(struct request *req, int status)
 static const char *find_line(const char *p, const char *end,
                              const char **content_end)
 {
-    const char *lf = memchr(p, '\n', (size_t)(end - p));
+    /* Not memchr on an empty range: the first call may have no buffer at
+     * all (NULL), and memchr's arguments must be valid even for length 0. */
+    const char *lf = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
     if (lf != NULL)
         *content_end = (lf > p && lf[-1] == '\r') ? lf - 1 : lf;
     return lf;

@@ -4,6 +4,7 @@
  * threads never interleave, and no lock is needed. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -40,10 +41,20 @@ static int open_log(const char *path)
     return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
+/* The path made absolute: a daemon reopens its logs from "/". */
+static const char *absolute(const char *path)
+{
+    char cwd[PATH_MAX], *full;
+    if (path == NULL || path[0] == '/' || getcwd(cwd, sizeof cwd) == NULL ||
+        asprintf(&full, "%s/%s", cwd, path) < 0)
+        return path;
+    return full;
+}
+
 int log_open(const struct config *cfg, char *err, size_t err_size)
 {
-    access_path = cfg->access_log;
-    error_path = cfg->error_log;
+    access_path = absolute(cfg->access_log);
+    error_path = absolute(cfg->error_log);
     max_level = cfg->log_level;
     const char *paths[] = {access_path, error_path};
     for (int i = 0; i < 2; i++) {
@@ -60,32 +71,34 @@ int log_open(const struct config *cfg, char *err, size_t err_size)
     return 0;
 }
 
-/* dup2 swaps the file behind a descriptor in one step: a thread writing a
- * line at that moment writes it whole to the old file or the new one. */
-static void replace_fd(int fd, const char *path)
+/* dup3 swaps the file behind a descriptor in one step: a thread writing a
+ * line at that moment writes it whole to the old file or the new one.
+ * flags: O_CLOEXEC, or 0 for fd 2, which CGI scripts are meant to inherit
+ * (dup2 would clear close-on-exec on the access log and leak it to them). */
+static void replace_fd(int fd, const char *path, int flags)
 {
     int new_fd = open_log(path);
     if (new_fd < 0) {
         log_error("reopen %s: %s", path, strerror(errno));
         return;
     }
-    dup2(new_fd, fd);
+    dup3(new_fd, fd, flags);
     close(new_fd);
 }
 
 void log_start(void)
 {
     if (error_path != NULL)
-        replace_fd(STDERR_FILENO, error_path);
+        replace_fd(STDERR_FILENO, error_path, 0);
     started = true;
 }
 
 void log_reopen(void)
 {
     if (access_path != NULL)
-        replace_fd(access_fd, access_path);
+        replace_fd(access_fd, access_path, O_CLOEXEC);
     if (error_path != NULL)
-        replace_fd(STDERR_FILENO, error_path);
+        replace_fd(STDERR_FILENO, error_path, 0);
     log_info("logs reopened");
 }
 

@@ -55,7 +55,8 @@ static void env_free(struct env *env)
 char *cgi_find_program(const char *name)
 {
     if (strchr(name, '/') != NULL)
-        return access(name, X_OK) == 0 ? strdup(name) : NULL;
+        /* Absolute, so that it still runs after a daemon's chdir("/"). */
+        return access(name, X_OK) == 0 ? realpath(name, NULL) : NULL;
     const char *path = getenv("PATH");
     for (const char *dir = path ? path : "/usr/bin:/bin"; *dir != '\0';) {
         size_t len = strcspn(dir, ":");
