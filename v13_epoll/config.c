@@ -94,7 +94,8 @@ static const char *set_index(struct config *cfg, const char *value,
                              const char *dir)
 {
     (void)dir;
-    if (strchr(value, '/') != NULL || strcmp(value, "..") == 0)
+    if (strchr(value, '/') != NULL || strcmp(value, ".") == 0 ||
+        strcmp(value, "..") == 0)
         return "index must be a file name, without '/'";
     cfg->index = strdup(value);
     return NULL;
@@ -317,18 +318,24 @@ int config_load(struct config *cfg, const char *path, char *err,
         strcpy(dir, ".");
 
     char line[MAX_LINE];
-    const char *problem = NULL;
+    const char *wrong = NULL;
     int number = 0;
-    while (problem == NULL && fgets(line, sizeof line, file) != NULL) {
+    while (wrong == NULL && fgets(line, sizeof line, file) != NULL) {
         number++;
         if (strchr(line, '\n') == NULL && !feof(file))
-            problem = "line too long";
+            wrong = "line too long";
         else
-            problem = apply_line(cfg, line, dir);
+            wrong = apply_line(cfg, line, dir);
     }
+    /* fgets returns NULL on an error as at the end: a directory given as
+     * the file reads as empty (EISDIR) unless the error is looked for. */
+    int read_error = ferror(file) ? errno : 0;
     fclose(file);
-    if (problem == NULL)
+    if (wrong == NULL && read_error == 0)
         return 0;
-    snprintf(err, err_size, "%s:%d: %s", path, number, problem);
+    if (wrong == NULL)
+        snprintf(err, err_size, "%s: %s", path, strerror(read_error));
+    else
+        snprintf(err, err_size, "%s:%d: %s", path, number, wrong);
     return -1;
 }
