@@ -82,7 +82,8 @@ static void replace_fd(int fd, const char *path, int flags)
         log_error("reopen %s: %s", path, strerror(errno));
         return;
     }
-    dup3(new_fd, fd, flags);
+    if (dup3(new_fd, fd, flags) < 0)
+        log_error("reopen %s: %s", path, strerror(errno));
     close(new_fd);
 }
 
@@ -115,7 +116,8 @@ static void log_at(enum log_level level, const char *fmt, va_list ap)
 {
     char line[MAX_LOG_LINE];
     int n;
-    if (level > max_level)
+    /* Startup messages always show: log_level filters the running server. */
+    if (started && level > max_level)
         return;
     if (started) {
         time_t now = time(NULL);
