@@ -23,7 +23,10 @@
 #include "conn.h"
 #include "wrap.h"
 
-#define LISTEN_BACKLOG 128 /* connections the kernel queues before accept */
+/* Connections the kernel queues before accept (capped by somaxconn). A loop
+ * holds thousands of clients, and a burst of connects past a short queue
+ * loses SYNs, which clients resend only after a second. */
+#define LISTEN_BACKLOG 4096
 
 static void usage(FILE *out)
 {
