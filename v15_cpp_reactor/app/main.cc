@@ -1,0 +1,296 @@
+// main: flags and the configuration file into Config, the listening
+// socket, the loops, signals through a signalfd, and a graceful stop.
+#include <getopt.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "app/Config.h"
+#include "app/Daemon.h"
+#include "base/Fd.h"
+#include "base/Logger.h"
+#include "base/Timestamp.h"
+#include "http/Cgi.h"
+#include "http/HttpServer.h"
+#include "http/StaticFiles.h"
+#include "net/Channel.h"
+#include "net/EventLoop.h"
+#include "net/Socket.h"
+#include "net/TcpServer.h"
+
+namespace
+{
+
+constexpr int64_t kShutdownPollMs = 20; // how often a stop checks for idle
+
+void usage(FILE *out)
+{
+    fprintf(out, "usage: server [-b ADDR] [-p PORT] [-d] [-P PIDFILE] "
+                 "[-r DOCROOT] [-x PHP_CGI] [-T SECONDS] [-k SECONDS] "
+                 "[-c FILE] [-t] [-h]\n");
+}
+
+[[noreturn]] void usageError(const char *what, const char *arg)
+{
+    Log::error("%s '%s'", what, arg);
+    usage(stderr);
+    exit(2);
+}
+
+int parseFlagNumber(const char *text, long long min, long long max,
+                    const char *what)
+{
+    long long n;
+    if (!parseNumber(text, min, max, n))
+        usageError(what, text);
+    return static_cast<int>(n);
+}
+
+// Fills cfg from the command line; exits 0 after -h, 2 on a usage error.
+// Called twice: the first pass takes only -c and -t, so that the file is
+// read before the second pass lets every other flag override it.
+void parseArgs(int argc, char **argv, Config &cfg, bool firstPass)
+{
+    struct in_addr unused;
+    int opt;
+    opterr = 0; // our own one-line message, not getopt's
+    optind = 1; // start over: the second pass reads argv again
+    while ((opt = getopt(argc, argv, "b:p:dP:r:x:T:k:c:th")) != -1) {
+        bool fileFlag = opt == 'c' || opt == 't';
+        if (firstPass != fileFlag && opt != 'h' && opt != '?')
+            continue;
+        switch (opt) {
+        case 'b':
+            if (inet_pton(AF_INET, optarg, &unused) != 1)
+                usageError("bad IPv4 address", optarg);
+            cfg.addr = optarg;
+            break;
+        case 'p':
+            cfg.port = parseFlagNumber(optarg, 0, 65535, "bad port");
+            break;
+        case 'd':
+            cfg.daemonize = true;
+            break;
+        case 'P':
+            cfg.pidfile = optarg;
+            break;
+        case 'r':
+            cfg.root = optarg;
+            break;
+        case 'x':
+            cfg.phpCgi = optarg;
+            break;
+        case 'T':
+            cfg.cgiTimeout =
+                parseFlagNumber(optarg, 1, 86400, "bad number of seconds");
+            break;
+        case 'k':
+            cfg.keepaliveTimeout =
+                parseFlagNumber(optarg, 1, 86400, "bad number of seconds");
+            break;
+        case 'c':
+            cfg.configFile = optarg;
+            break;
+        case 't':
+            cfg.checkOnly = true;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            Log::error("unknown option or missing value: -%c", optopt);
+            usage(stderr);
+            exit(2);
+        }
+    }
+    if (optind < argc)
+        usageError("unexpected argument", argv[optind]);
+}
+
+// Each connection is a descriptor, and the soft limit is often 1024:
+// raise it to the hard limit, which needs no privilege.
+void raiseDescriptorLimit()
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
+        limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
+// SIGTERM, SIGINT and SIGHUP blocked in every thread (the I/O threads
+// inherit the mask), and read as data from a signalfd in the base loop:
+// no handler runs at an arbitrary point of some thread.
+Fd blockedSignals()
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    Fd fd(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+    if (!fd) {
+        Log::error("signalfd: %s", strerror(errno));
+        exit(1);
+    }
+    return fd;
+}
+
+/// The whole server: what main starts, and the stop that a signal begins.
+class Server
+{
+  public:
+    Server(Config &cfg, Fd listenFd, int rootFd)
+        : cfg_(cfg), tcp_(&loop_, std::move(listenFd)),
+          cgi_(cfg, phpCgiPath(cfg), rootFd), http_(cfg, tcp_, cgi_, rootFd)
+    {
+    }
+
+    /// Serves until a stop signal, then stops gracefully. Returns the exit
+    /// status.
+    int run(Fd signals)
+    {
+        Channel signalChannel(&loop_, signals.get());
+        signalChannel.setReadCallback([&] { handleSignals(signals.get()); });
+        signalChannel.enableReading();
+        tcp_.start(cfg_.ioThreads);
+        http_.start(tcp_.loops());
+        std::string err;
+        if (cfg_.daemonize && !Daemon::ready(err)) {
+            Log::error("%s", err.c_str());
+            return 1;
+        }
+        Log::start();
+        loop_.loop();
+        signalChannel.remove();
+        tcp_.stop(); // connections still open at the deadline are closed
+        Log::stop();
+        return 0;
+    }
+
+  private:
+    static std::string phpCgiPath(const Config &cfg)
+    {
+        if (!cfg.fastcgiPass.empty())
+            return ""; // php-fpm runs .php, not php-cgi
+        std::string path = Cgi::findProgram(cfg.phpCgi);
+        if (path.empty())
+            Log::warn("php-cgi %s not found: .php requests will get 502",
+                      cfg.phpCgi.c_str());
+        return path;
+    }
+
+    void handleSignals(int fd)
+    {
+        struct signalfd_siginfo info;
+        while (read(fd, &info, sizeof info) == sizeof info) {
+            if (info.ssi_signo == SIGHUP)
+                Log::reopen();
+            else if (stopDeadlineMs_ < 0)
+                beginStop();
+            else
+                loop_.quit(); // a second stop signal: stop now
+        }
+    }
+
+    // Graceful: refuse new clients, close the idle ones, let requests in
+    // flight finish, up to shutdown_timeout; then the loops stop.
+    void beginStop()
+    {
+        stopDeadlineMs_ =
+            Timestamp::nowMs() + cfg_.shutdownTimeout * int64_t(1000);
+        tcp_.stopAccepting();
+        Cgi::stopQueue();
+        http_.beginShutdown();
+        checkStopped();
+    }
+
+    void checkStopped()
+    {
+        if (tcp_.connectionCount() == 0 ||
+            Timestamp::nowMs() >= stopDeadlineMs_) {
+            loop_.quit();
+            return;
+        }
+        loop_.runAfter(kShutdownPollMs, [this] { checkStopped(); });
+    }
+
+    Config &cfg_;
+    EventLoop loop_;
+    TcpServer tcp_;
+    Cgi cgi_;
+    HttpServer http_;
+    int64_t stopDeadlineMs_ = -1;
+};
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    Config cfg;
+    std::string err;
+    parseArgs(argc, argv, cfg, true);
+    if (!cfg.configFile.empty() && !cfg.load(cfg.configFile, err)) {
+        Log::error("%s", err.c_str());
+        return 2;
+    }
+    parseArgs(argc, argv, cfg, false);
+
+    // A client that leaves without reading its reply turns our next write
+    // into SIGPIPE, whose default action kills the whole server. Ignored,
+    // the write fails with EPIPE and only that connection ends.
+    signal(SIGPIPE, SIG_IGN);
+    Fd signals = blockedSignals(); // before any thread exists
+    raiseDescriptorLimit();
+
+    // Opened before daemonize changes directory, so a relative -r works.
+    int rootFd = StaticFiles::openRoot(cfg.root, err);
+    if (rootFd < 0) {
+        Log::error("%s", err.c_str());
+        return 2;
+    }
+    // Scripts are started by absolute path: a daemon's directory is "/".
+    char *absolute = realpath(cfg.root.c_str(), nullptr);
+    if (absolute == nullptr) {
+        Log::error("document root: %s", strerror(errno));
+        return 2;
+    }
+    cfg.root = absolute;
+    free(absolute);
+    if (!Log::open(cfg, err)) {
+        Log::error("%s", err.c_str());
+        return 2;
+    }
+    if (cfg.checkOnly) {
+        printf("configuration ok\n");
+        return 0;
+    }
+    if ((!cfg.pidfile.empty() && !Daemon::lockPidfile(cfg.pidfile, err)) ||
+        (cfg.daemonize && !Daemon::daemonize(err)) ||
+        (!cfg.pidfile.empty() && !Daemon::writePid(err))) {
+        Log::error("%s", err.c_str());
+        return 1;
+    }
+
+    Fd listenFd = Socket::listenOn(cfg.addr, cfg.port, err);
+    if (!listenFd) {
+        Log::error("%s", err.c_str());
+        return 1;
+    }
+    cfg.port = Socket::localPort(listenFd.get()); // the kernel's pick for 0
+    printf("listening on %s:%d\n", cfg.addr.c_str(), cfg.port);
+    fflush(stdout); // stdout is a pipe under a test: flush, or it waits
+
+    Server server(cfg, std::move(listenFd), rootFd);
+    return server.run(std::move(signals));
+}

@@ -1,0 +1,238 @@
+/// Logger: the front end. It formats a whole line on the caller's thread
+/// (the error format, or the combined log format with client text escaped)
+/// and hands it to the AsyncLog back end, which writes it.
+#include "base/Logger.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+
+#include "app/Config.h"
+#include "base/AsyncLog.h"
+#include "base/LogFile.h"
+
+namespace Log
+{
+namespace
+{
+
+constexpr size_t kMaxLine = 4096; // an error line past this is cut
+const char *const kLevelNames[] = {"error", "warn", "info"};
+
+struct State {
+    LogFile errors;
+    LogFile access;
+    AsyncLog backend{errors, access, [](const std::string &message) {
+                         error("%s", message.c_str());
+                     }};
+    std::atomic<Level> maxLevel{kError};
+    std::atomic<bool> accessOn{false};
+    std::atomic<bool> started{false}; // lines get times and go to the files
+    pid_t startedBy = 0;              // the process that has the back end
+};
+
+/// Never destroyed: at exit, static destructors run while other threads
+/// may still log, and they must not find the logs gone.
+State &state()
+{
+    static State *s = new State;
+    return *s;
+}
+
+/// Runs at exit(): lines buffered by then are written, whichever path
+/// ends the server. A forked child that calls exit() has no back-end
+/// thread to stop (only the thread that forked is copied, fork(2)).
+void stopAtExit()
+{
+    if (state().startedBy == getpid())
+        stop();
+}
+
+/// Formats "2026/11/23 15:30:00 [error] " into line; returns its length.
+size_t stamp(char *line, size_t size, Level level)
+{
+    time_t now = time(nullptr);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    size_t n = strftime(line, size, "%Y/%m/%d %H:%M:%S ", &tm);
+    int m = snprintf(line + n, size - n, "[%s] ", kLevelNames[level]);
+    return n + static_cast<size_t>(m > 0 ? m : 0);
+}
+
+void logAt(Level level, const char *fmt, va_list ap)
+{
+    State &s = state();
+    bool started = s.started.load(std::memory_order_acquire);
+    // Startup messages always show: log_level filters the running server.
+    if (started && level > s.maxLevel.load(std::memory_order_relaxed))
+        return;
+    char line[kMaxLine];
+    size_t n = 0;
+    if (started) {
+        n = stamp(line, sizeof line, level);
+    } else {
+        int m =
+            snprintf(line, sizeof line, "%s: ", program_invocation_short_name);
+        n = static_cast<size_t>(m > 0 ? m : 0);
+    }
+    int m = vsnprintf(line + n, sizeof line - n, fmt, ap);
+    n += static_cast<size_t>(m > 0 ? m : 0);
+    if (n > sizeof line - 2)
+        n = sizeof line - 2; // cut a long line, keep its newline
+    line[n++] = '\n';
+    if (started) {
+        s.backend.append(AsyncLog::kErrors, std::string_view(line, n));
+    } else if (write(STDERR_FILENO, line, n) < 0) {
+        return; // nowhere left to report it
+    }
+}
+
+/// Copies a client's bytes escaped as nginx does: '"', '\\' and bytes
+/// outside printable ASCII become \xHH, so a request can neither end the
+/// quoted field early nor forge a second line.
+void putEscaped(std::string &line, std::string_view text)
+{
+    static const char kHex[] = "0123456789ABCDEF";
+    for (char ch : text) {
+        unsigned char c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+            line += "\\x";
+            line += kHex[c >> 4];
+            line += kHex[c & 0xf];
+        } else {
+            line += ch;
+        }
+    }
+}
+
+/// A quoted header field, "-" when the request had none.
+void putHeader(std::string &line, std::string_view value)
+{
+    line += " \"";
+    if (value.empty())
+        line += '-';
+    else
+        putEscaped(line, value);
+    line += '"';
+}
+
+std::string accessTime()
+{
+    char when[64];
+    time_t now = time(nullptr);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S %z", &tm);
+    return when;
+}
+
+} // namespace
+
+bool parseLevel(std::string_view text, Level &level)
+{
+    for (int i = kError; i <= kInfo; i++)
+        if (text == kLevelNames[i]) {
+            level = static_cast<Level>(i);
+            return true;
+        }
+    return false;
+}
+
+bool open(const Config &cfg, std::string &err)
+{
+    State &s = state();
+    s.maxLevel = cfg.logLevel;
+    if (!cfg.accessLog.empty() && !s.access.open(cfg.accessLog, err))
+        return false;
+    if (!cfg.errorLog.empty() && !s.errors.open(cfg.errorLog, err))
+        return false;
+    s.accessOn = !cfg.accessLog.empty();
+    return true;
+}
+
+void start()
+{
+    State &s = state();
+    std::string err;
+    if (s.errors.isOpen() && !s.errors.becomeStderr(err))
+        error("%s", err.c_str());
+    s.backend.start();
+    s.startedBy = getpid();
+    s.started.store(true, std::memory_order_release);
+    static bool registered = false;
+    if (!registered && std::atexit(stopAtExit) == 0)
+        registered = true;
+}
+
+void reopen()
+{
+    state().backend.reopen([] { info("logs reopened"); });
+}
+
+void stop()
+{
+    state().backend.stop();
+}
+
+void error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    logAt(kError, fmt, ap);
+    va_end(ap);
+}
+
+void warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    logAt(kWarn, fmt, ap);
+    va_end(ap);
+}
+
+void info(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    logAt(kInfo, fmt, ap);
+    va_end(ap);
+}
+
+bool accessEnabled()
+{
+    return state().accessOn.load(std::memory_order_relaxed);
+}
+
+/// The combined log format:
+/// addr - - [23/Nov/2026:15:30:00 +0000] "GET / HTTP/1.1" 200 512 "ref" "ua"
+void access(const AccessRecord &r)
+{
+    if (!accessEnabled())
+        return;
+    std::string line;
+    line.reserve(256 + r.target.size() + r.userAgent.size());
+    line += r.remoteAddr;
+    line += " - - [" + accessTime() + "] ";
+    std::string numbers =
+        std::to_string(r.status) + " " + std::to_string(r.bodyBytes);
+    if (r.method.empty()) { // the request line itself was bad
+        line += "\"-\" " + numbers + " \"-\" \"-\"";
+    } else {
+        line += '"';
+        putEscaped(line, r.method);
+        line += ' ';
+        putEscaped(line, r.target);
+        line += " HTTP/1." + std::to_string(r.minorVersion) + "\" " + numbers;
+        putHeader(line, r.referer);
+        putHeader(line, r.userAgent);
+    }
+    line += '\n';
+    state().backend.append(AsyncLog::kAccess, line);
+}
+
+} // namespace Log

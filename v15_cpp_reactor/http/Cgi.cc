@@ -1,0 +1,292 @@
+// Cgi: which requests name a script, whether it can run, and the
+// meta-variables it gets (RFC 3875 section 4.1). The work itself is a
+// ScriptTask: CgiProcess for a child process, FastCgi for php-fpm.
+#include "http/Cgi.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "app/Config.h"
+#include "base/Logger.h"
+#include "http/CgiProcess.h"
+#include "http/FastCgi.h"
+#include "http/ScriptQueue.h"
+#include "http/StaticFiles.h"
+
+/// The script a request names, in the decoded, normalised path.
+struct Cgi::Script {
+    std::string relative; // "cgi-bin/env.sh/a/b"
+    size_t length = 0;    // of its script part: "cgi-bin/env.sh"
+    bool php = false;
+    std::string name() const
+    {
+        return relative.substr(0, length);
+    }
+    std::string pathInfo() const
+    {
+        return relative.substr(length);
+    }
+};
+
+namespace
+{
+
+/// A handle for the connection: destroying it abandons the task.
+class JobHandle : public CgiJob
+{
+  public:
+    explicit JobHandle(std::shared_ptr<ScriptTask> task)
+        : task_(std::move(task))
+    {
+    }
+    ~JobHandle() override
+    {
+        task_->abandon();
+    }
+
+  private:
+    std::shared_ptr<ScriptTask> task_;
+};
+
+/// The length of the script's part of relative: through the segment after
+/// "cgi-bin/", or through the first segment ending in ".php". 0 when no
+/// script is named.
+size_t scriptLength(const std::string &relative, bool &php)
+{
+    php = false;
+    if (relative.compare(0, 8, "cgi-bin/") == 0)
+        return std::min(relative.find('/', 8), relative.size());
+    for (size_t p = relative.find(".php"); p != std::string::npos;
+         p = relative.find(".php", p + 4))
+        if (p + 4 == relative.size() || relative[p + 4] == '/') {
+            php = true;
+            return p + 4;
+        }
+    return 0;
+}
+
+/// The host part of a Host value: "example.com" of "example.com:8080",
+/// "[::1]" of "[::1]:8080".
+std::string_view hostName(std::string_view host)
+{
+    size_t from = !host.empty() && host[0] == '[' ? host.find(']') : 0;
+    size_t colon = from == std::string_view::npos ? from : host.find(':', from);
+    return host.substr(0, colon);
+}
+
+/// "X-Forwarded-For" as "HTTP_X_FORWARDED_FOR".
+std::string headerVariable(std::string_view name)
+{
+    std::string var = "HTTP_";
+    for (char c : name)
+        var += c == '-' ? '_' : (c >= 'a' && c <= 'z') ? char(c - 32) : c;
+    return var;
+}
+
+/// The values of every header named like req.headers[i], joined with ", "
+/// as RFC 3875 section 4.1.18 asks. False if an earlier header had the
+/// name: that one made the variable already.
+bool joinValues(const HttpRequest &req, size_t i, std::string &out)
+{
+    std::string_view name = req.headers[i].name;
+    for (size_t j = 0; j < i; j++)
+        if (equalsIgnoreCase(req.headers[j].name, name))
+            return false;
+    out.clear();
+    for (size_t j = i; j < req.headers.size(); j++) {
+        if (!equalsIgnoreCase(req.headers[j].name, name))
+            continue;
+        if (!out.empty())
+            out += ", ";
+        out += req.headers[j].value;
+    }
+    return true;
+}
+
+/// Request headers become HTTP_* variables (RFC 3875 section 4.1.18).
+/// Skipped: the two that have their own variables; names with '_', which
+/// would collide with the '-' spelling; and Proxy, which would become
+/// HTTP_PROXY, a variable many HTTP libraries obey ("httpoxy").
+void addHeaderVariables(const HttpRequest &req, std::vector<std::string> &env)
+{
+    std::string value;
+    for (size_t i = 0; i < req.headers.size(); i++) {
+        std::string_view name = req.headers[i].name;
+        if (equalsIgnoreCase(name, "Content-Type") ||
+            equalsIgnoreCase(name, "Content-Length") ||
+            equalsIgnoreCase(name, "Proxy") ||
+            name.find('_') != std::string_view::npos ||
+            !joinValues(req, i, value))
+            continue;
+        env.push_back(headerVariable(name) + "=" + value);
+    }
+}
+
+std::string joined(std::string_view name, std::string_view value)
+{
+    std::string var(name);
+    var += '=';
+    var += value;
+    return var;
+}
+
+} // namespace
+
+Cgi::Cgi(const Config &cfg, std::string phpCgiPath, int rootFd)
+    : cfg_(cfg), phpCgi_(std::move(phpCgiPath)), rootFd_(rootFd)
+{
+    ScriptQueue::setLimit(cfg.workerThreads);
+}
+
+std::string Cgi::findProgram(const std::string &name)
+{
+    if (name.find('/') != std::string::npos) {
+        // Absolute, so that it still runs after a daemon's chdir("/").
+        char *full = access(name.c_str(), X_OK) == 0
+                         ? realpath(name.c_str(), nullptr)
+                         : nullptr;
+        std::string found = full ? full : "";
+        free(full);
+        return found;
+    }
+    const char *path = getenv("PATH");
+    std::string_view dirs = path ? path : "/usr/bin:/bin";
+    while (!dirs.empty()) {
+        size_t colon = std::min(dirs.find(':'), dirs.size());
+        std::string candidate = std::string(dirs.substr(0, colon)) + "/" + name;
+        if (colon > 0 && access(candidate.c_str(), X_OK) == 0)
+            return candidate;
+        dirs.remove_prefix(std::min(colon + 1, dirs.size()));
+    }
+    return "";
+}
+
+bool Cgi::namesScript(std::string_view path)
+{
+    std::string decoded, relative;
+    bool php;
+    return StaticFiles::decodePath(path, decoded, relative) &&
+           scriptLength(relative, php) > 0;
+}
+
+void Cgi::stopQueue()
+{
+    ScriptQueue::stop();
+}
+
+bool Cgi::wants(const HttpRequest &req) const
+{
+    return namesScript(req.path);
+}
+
+/// Fills script from req's path; false when it names none (or is a path
+/// StaticFiles will refuse).
+bool Cgi::locate(const HttpRequest &req, Script &script) const
+{
+    std::string decoded;
+    if (!StaticFiles::decodePath(req.path, decoded, script.relative))
+        return false;
+    script.length = scriptLength(script.relative, script.php);
+    return script.length > 0;
+}
+
+/// 0 when the script can run, else the status to answer: 404 for none, 403
+/// for a directory or a file in /cgi-bin/ without execute permission.
+int Cgi::check(const Script &script) const
+{
+    // O_NONBLOCK: opening a fifo would otherwise wait for a writer.
+    Fd fd(
+        StaticFiles::openBeneath(rootFd_, script.name().c_str(),
+                                 O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (!fd)
+        return errno == ENOENT || errno == ENOTDIR ? 404 : 403;
+    struct stat st;
+    bool ok = fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) &&
+              (script.php || (st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)));
+    return ok ? 0 : 403;
+}
+
+std::vector<std::string> Cgi::buildEnv(const HttpRequest &req,
+                                       const Script &script) const
+{
+    const std::string_view *type = req.header("Content-Type");
+    const std::string_view *host = req.header("Host");
+    std::vector<std::string> env = {
+        "GATEWAY_INTERFACE=CGI/1.1",
+        "SERVER_SOFTWARE=reactor-course",
+        "SERVER_PROTOCOL=HTTP/1." + std::to_string(req.minorVersion),
+        joined("SERVER_NAME", host ? hostName(*host) : "localhost"),
+        "SERVER_PORT=" + std::to_string(cfg_.port),
+        joined("REQUEST_METHOD", req.method),
+        joined("REQUEST_URI", req.target),
+        joined("QUERY_STRING", req.query),
+        "SCRIPT_NAME=/" + script.name(),
+        "SCRIPT_FILENAME=" + cfg_.root + "/" + script.name(),
+        "PATH_INFO=" + script.pathInfo(),
+        "DOCUMENT_ROOT=" + cfg_.root,
+        joined("REMOTE_ADDR", req.remoteAddr),
+        // php-cgi refuses to run without this, a guard against being
+        // called directly as a CGI program (its cgi.force_redirect).
+        "REDIRECT_STATUS=200",
+        "PATH=/usr/local/bin:/usr/bin:/bin",
+    };
+    if (req.contentLength > 0)
+        env.push_back("CONTENT_LENGTH=" + std::to_string(req.contentLength));
+    if (type != nullptr)
+        env.push_back(joined("CONTENT_TYPE", *type));
+    addHeaderVariables(req, env);
+    return env;
+}
+
+/// 0 when the script may run, else the status to answer.
+int Cgi::refusal(const HttpRequest &req, const Script &script) const
+{
+    if (!req.methodIs("GET") && !req.methodIs("HEAD") && !req.methodIs("POST"))
+        return 405;
+    int status = check(script);
+    if (status == 0 && script.php && cfg_.fastcgiPass.empty() &&
+        phpCgi_.empty()) {
+        Log::error("cgi /%s: php-cgi was not found", script.name().c_str());
+        return 502;
+    }
+    return status;
+}
+
+std::unique_ptr<CgiJob> Cgi::start(EventLoop *loop, const HttpRequest &req,
+                                   ResponseCallback done)
+{
+    Script script;
+    // wants() said yes, so only a request changed since then is not found.
+    int status = locate(req, script) ? refusal(req, script) : 404;
+    if (status != 0) {
+        HttpResponse resp;
+        resp.setError(status);
+        if (status == 405)
+            resp.addHeader("Allow", "GET, HEAD, POST");
+        resp.headOnly = req.methodIs("HEAD");
+        done(std::move(resp));
+        return nullptr;
+    }
+    ScriptRequest copy;
+    copy.path = std::string(req.path);
+    copy.filename = cfg_.root + "/" + script.name();
+    copy.env = buildEnv(req, script);
+    copy.body = std::string(req.body);
+    copy.head = req.methodIs("HEAD");
+    std::shared_ptr<ScriptTask> task;
+    if (script.php && !cfg_.fastcgiPass.empty())
+        task = std::make_shared<FastCgi>(loop, cfg_, rootFd_, std::move(copy),
+                                         std::move(done));
+    else
+        task = std::make_shared<CgiProcess>(
+            loop, cfg_, rootFd_, std::move(copy), std::move(done),
+            script.php ? phpCgi_ : cfg_.root + "/" + script.name());
+    task->submit();
+    if (task->finished())
+        return nullptr; // answered at once: a failed start, or 503
+    return std::make_unique<JobHandle>(std::move(task));
+}

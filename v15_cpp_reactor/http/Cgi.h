@@ -1,0 +1,78 @@
+/// Cgi: CGI/1.1 (RFC 3875) and FastCGI, driven by the event loop. A .php
+/// request goes to php-fpm (FastCgi) when fastcgi_pass is set, otherwise to
+/// php-cgi; an executable under /cgi-bin/ runs directly. A script's pipes
+/// (or php-fpm's socket) are channels in the connection's own loop and its
+/// exit is a pidfd there too, so no thread ever blocks on a script.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/HttpRequest.h"
+#include "http/HttpResponse.h"
+
+class EventLoop;
+struct Config;
+
+/// Called on the loop's thread, once, with the script's answer (or 502,
+/// 504...). Never called after the job has been destroyed.
+using ResponseCallback = std::function<void(HttpResponse &&)>;
+
+/// One running script or FastCGI exchange. Destroying it (the connection
+/// went away) stops the work: the child is killed and reaped, the pipes and
+/// the socket are closed, and its callback is never called. Loop thread
+/// only.
+class CgiJob
+{
+  public:
+    virtual ~CgiJob() = default;
+};
+
+class Cgi
+{
+  public:
+    /// cfg must outlive the Cgi and its jobs. phpCgiPath: php-cgi's
+    /// absolute path, found at startup (empty if not found: .php then
+    /// answers 502 via php-cgi). cfg.workerThreads caps how many jobs of
+    /// the whole process run at once; the others wait in a FIFO queue.
+    Cgi(const Config &cfg, std::string phpCgiPath, int rootFd);
+
+    /// Whether req names a script (.php anywhere in the path, or under
+    /// /cgi-bin/); false means static files answer it.
+    bool wants(const HttpRequest &req) const;
+
+    /// Starts the script req names. The request's views may die when this
+    /// returns: whatever the job needs is copied. done gets the response,
+    /// on loop's thread. A problem found at once (404, 403) may be answered
+    /// through done before start returns; the job returned is then empty.
+    std::unique_ptr<CgiJob> start(EventLoop *loop, const HttpRequest &req,
+                                  ResponseCallback done);
+
+    /// Finds a program: name itself if it holds a slash, else the first
+    /// executable of that name on PATH. Absolute, or empty if not found.
+    static std::string findProgram(const std::string &name);
+
+    /// Whether a request path (still percent-encoded) names a script.
+    static bool namesScript(std::string_view path);
+
+    /// Graceful shutdown, any thread: every job still waiting for one of
+    /// the worker_threads slots is answered 503 on its loop, and so is
+    /// every later one; running scripts go on.
+    static void stopQueue();
+
+  private:
+    struct Script;
+
+    bool locate(const HttpRequest &req, Script &script) const;
+    int check(const Script &script) const;
+    int refusal(const HttpRequest &req, const Script &script) const;
+    std::vector<std::string> buildEnv(const HttpRequest &req,
+                                      const Script &script) const;
+
+    const Config &cfg_;
+    std::string phpCgi_;
+    int rootFd_;
+};

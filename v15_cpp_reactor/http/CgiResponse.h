@@ -1,0 +1,16 @@
+/// CgiResponse: turns what a script printed into an HttpResponse. A CGI
+/// script's stdout and a FastCGI application's STDOUT stream carry the same
+/// thing, a CGI response (RFC 3875 section 6), so both go through here.
+#pragma once
+
+#include <string>
+
+#include "http/HttpResponse.h"
+
+/// Fills resp from output: the header block's Status, Location and other
+/// fields, then the rest as the body (output is consumed). A local
+/// redirect (section 6.2.2) is answered with that file from the root.
+/// Returns false, with resp untouched, for output that has no valid
+/// header block: the caller answers 502.
+bool makeCgiResponse(std::string &output, int rootFd, const std::string &index,
+                     HttpResponse &resp);

@@ -1,0 +1,52 @@
+/// FastCgi: one request to a FastCGI application (php-fpm) as a RESPONDER,
+/// FastCGI/1.0 from the specification (Open Market, 1996), on the loop: a
+/// non-blocking connect, the request's records written as the socket takes
+/// them, the reply's records decoded as they arrive. One connection per
+/// request; STDOUT carries a CGI response, STDERR goes to the error log.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "base/Fd.h"
+#include "http/ScriptTask.h"
+#include "net/TimerId.h"
+
+class Channel;
+
+class FastCgi : public ScriptTask
+{
+  public:
+    FastCgi(EventLoop *loop, const Config &cfg, int rootFd, ScriptRequest req,
+            ResponseCallback done);
+    ~FastCgi() override;
+
+  private:
+    enum Decoded { kNeedMore, kComplete, kBad };
+
+    void run() override;
+    void cancel() override;
+
+    bool connectToApp();
+    void watch();
+    void onWritable();
+    void finishConnect();
+    void writeRequest();
+    void readReply();
+    Decoded decodeRecords();
+    void disconnect();
+    void fail(int status);
+    void logStderr();
+
+    const std::string &pass_; // cfg.fastcgiPass, for log lines
+    std::string request_;     // every record we send, encoded at once
+    size_t sent_ = 0;
+    Fd socket_;
+    std::unique_ptr<Channel> channel_;
+    bool connecting_ = false;
+    TimerId deadline_;
+    std::string received_;          // bytes not yet decoded into records
+    std::string stdout_;            // the STDOUT stream: a CGI response
+    std::string stderr_;            // the STDERR stream, bounded
+    const char *problem_ = nullptr; // what is wrong with the reply
+};

@@ -1,0 +1,311 @@
+/// HttpParser: the request-head parser as a state machine over offsets.
+/// Each call resumes where the last one stopped (scanned_), so a head that
+/// arrives in pieces costs one scan in total, and every prefix of the input
+/// gets the answer a parse of that prefix from scratch would give.
+#include "http/HttpParser.h"
+
+#include <cassert>
+#include <cstring>
+#include <string_view>
+
+namespace
+{
+
+constexpr std::string_view kKnownMethods[] = {
+    "GET",     "HEAD",    "POST",  "PUT",   "DELETE",
+    "CONNECT", "OPTIONS", "TRACE", "PATCH",
+};
+
+/// The characters of a method or header name: tchar, RFC 9110 5.6.2.
+/// Spelled out: isalnum() would follow the locale.
+bool isTchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+           (c >= 'A' && c <= 'Z') ||
+           (c != '\0' && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr);
+}
+
+bool isToken(std::string_view s)
+{
+    if (s.empty())
+        return false;
+    for (char c : s)
+        if (!isTchar(static_cast<unsigned char>(c)))
+            return false;
+    return true;
+}
+
+bool isWhiteSpace(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/// A server must accept the absolute form "http://host/path?query" too (RFC
+/// 9112 3.2.2): what follows the host is the path and query.
+std::string_view originForm(std::string_view target)
+{
+    for (std::string_view scheme : {"http://", "https://"}) {
+        if (!equalsIgnoreCase(target.substr(0, scheme.size()), scheme))
+            continue;
+        target.remove_prefix(scheme.size());
+        size_t pathStart = target.find_first_of("/?");
+        return pathStart == std::string_view::npos ? std::string_view()
+                                                   : target.substr(pathStart);
+    }
+    return target;
+}
+
+/// Digits only, and small enough: "+5", "0x10", " 5", "" are all refused.
+bool parseLength(std::string_view s, long long &out)
+{
+    if (s.empty() || s.size() > 15)
+        return false;
+    long long n = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9')
+            return false;
+        n = n * 10 + (c - '0');
+    }
+    out = n;
+    return true;
+}
+
+} // namespace
+
+HttpParser::Result HttpParser::parse(const char *data, size_t len,
+                                     HttpRequest &req)
+{
+    assert(len >= scanned_); // the same request, never fewer bytes
+    if (state_ == kLeadingLines)
+        skipLeadingLines(data, len);
+    if (state_ == kRequestLine)
+        scanRequestLine(data, len);
+    if (state_ == kHeaderLine)
+        scanHeaderLines(data, len);
+    if (state_ == kDone || state_ == kFailed) {
+        fill(data, req);
+        req.status = status_;
+        return state_ == kDone ? kComplete : kError;
+    }
+    return kNeedMore;
+}
+
+void HttpParser::reset()
+{
+    std::vector<Field> kept = std::move(fields_);
+    kept.clear();
+    *this = HttpParser();
+    fields_ = std::move(kept);
+}
+
+void HttpParser::release()
+{
+    *this = HttpParser();
+}
+
+/// Empty lines before the request line are ignored (RFC 9112 2.2), but only
+/// within the head's limit.
+void HttpParser::skipLeadingLines(const char *data, size_t len)
+{
+    while (scanned_ < len && scanned_ < kMaxHeadBytes &&
+           (data[scanned_] == '\r' || data[scanned_] == '\n'))
+        scanned_++;
+    if (scanned_ < len || scanned_ == kMaxHeadBytes) {
+        lineStart_ = scanned_;
+        state_ = kRequestLine;
+    }
+}
+
+void HttpParser::scanRequestLine(const char *data, size_t len)
+{
+    size_t lf;
+    if (!findLineFeed(data, len, lf)) {
+        if (len - lineStart_ > kMaxRequestLine)
+            failWith(414);
+        else if (len > kMaxHeadBytes)
+            failWith(431);
+        return;
+    }
+    size_t end = contentEnd(data, lf);
+    int status =
+        end - lineStart_ > kMaxRequestLine ? 414 : parseRequestLine(data, end);
+    if (status != 0) {
+        failWith(status);
+        return;
+    }
+    lineStart_ = lf + 1;
+    state_ = kHeaderLine;
+}
+
+/// Takes every complete header line, up to the empty line that ends the
+/// head. The head must end within kMaxHeadBytes, its last LF included.
+void HttpParser::scanHeaderLines(const char *data, size_t len)
+{
+    size_t lf;
+    while (state_ == kHeaderLine && findLineFeed(data, len, lf)) {
+        size_t end = contentEnd(data, lf);
+        int status;
+        if (lf + 1 > kMaxHeadBytes) {
+            status = 431;
+        } else if (end == lineStart_) {
+            headLength_ = lf + 1;
+            state_ = kDone;
+            status = checkFraming(data);
+        } else {
+            status = parseHeaderLine(data, end);
+        }
+        if (status != 0)
+            failWith(status);
+        lineStart_ = lf + 1;
+    }
+    if (state_ == kHeaderLine && len > kMaxHeadBytes)
+        failWith(431);
+}
+
+/// Looks for the LF that ends the current line, in the bytes not yet
+/// scanned. Not memchr on an empty range: the first call may have no
+/// buffer at all (nullptr), and memchr's arguments must be valid even for
+/// length 0.
+bool HttpParser::findLineFeed(const char *data, size_t len, size_t &lf)
+{
+    const void *found = scanned_ < len
+                            ? std::memchr(data + scanned_, '\n', len - scanned_)
+                            : nullptr;
+    if (found == nullptr) {
+        scanned_ = len;
+        return false;
+    }
+    lf = size_t(static_cast<const char *>(found) - data);
+    scanned_ = lf + 1;
+    return true;
+}
+
+/// Where the line ends before CR LF, or before a bare LF (accepted as a
+/// line ending, RFC 9112 2.2).
+size_t HttpParser::contentEnd(const char *data, size_t lf) const
+{
+    return lf > lineStart_ && data[lf - 1] == '\r' ? lf - 1 : lf;
+}
+
+/// method SP request-target SP HTTP-version (RFC 9112 3), one space each.
+/// Returns 0 or the status to answer.
+int HttpParser::parseRequestLine(const char *data, size_t end)
+{
+    std::string_view line(data + lineStart_, end - lineStart_);
+    size_t sp1 = line.find(' ');
+    if (sp1 == std::string_view::npos || !isToken(line.substr(0, sp1)))
+        return 400;
+    size_t sp2 = line.find(' ', sp1 + 1);
+    if (sp2 == std::string_view::npos || sp2 == sp1 + 1)
+        return 400;
+    std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    for (char c : target)
+        if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
+            return 400;
+    std::string_view v = line.substr(sp2 + 1);
+    if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || v[5] < '0' ||
+        v[5] > '9' || v[6] != '.' || v[7] < '0' || v[7] > '9')
+        return 400;
+    if (v[5] != '1')
+        return 505;
+
+    auto spanOf = [data](std::string_view s) {
+        return Span{uint32_t(s.data() - data),
+                    uint32_t(s.data() + s.size() - data)};
+    };
+    method_ = spanOf(line.substr(0, sp1));
+    target_ = spanOf(target);
+    minorVersion_ = v[7] == '0' ? 0 : 1; // 1.2 and later read as 1.1
+    std::string_view origin = originForm(target);
+    size_t q = origin.find('?');
+    path_ = spanOf(origin.substr(0, q));
+    if (q != std::string_view::npos)
+        query_ = spanOf(origin.substr(q + 1));
+    for (std::string_view known : kKnownMethods)
+        if (line.substr(0, sp1) == known)
+            return 0;
+    return 501;
+}
+
+/// field-name ":" OWS field-value OWS (RFC 9112 5). Returns 0 or a status.
+int HttpParser::parseHeaderLine(const char *data, size_t end)
+{
+    std::string_view line(data + lineStart_, end - lineStart_);
+    // A line starting with white space continues the previous one
+    // (obs-fold, RFC 9112 5.2): refused rather than guessed at.
+    if (isWhiteSpace(line[0]))
+        return 400;
+    // No white space between name and colon (RFC 9112 5.1): a proxy and a
+    // server could disagree about such a header's name.
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || !isToken(line.substr(0, colon)))
+        return 400;
+    size_t v = colon + 1;
+    size_t vEnd = line.size();
+    while (v < vEnd && isWhiteSpace(line[v]))
+        v++;
+    while (vEnd > v && isWhiteSpace(line[vEnd - 1]))
+        vEnd--;
+    for (size_t i = v; i < vEnd; i++) {
+        unsigned char c = static_cast<unsigned char>(line[i]);
+        if ((c < ' ' && c != '\t') || c == 0x7f)
+            return 400;
+    }
+    if (fields_.size() == kMaxHeaders)
+        return 431;
+    uint32_t base = uint32_t(lineStart_);
+    fields_.push_back(Field{Span{base, uint32_t(base + colon)},
+                            Span{uint32_t(base + v), uint32_t(base + vEnd)}});
+    return 0;
+}
+
+/// How the body is framed, once all headers are in. Returns 0 or a status.
+int HttpParser::checkFraming(const char *data)
+{
+    int hosts = 0;
+    int lengths = 0;
+    for (const Field &f : fields_) {
+        std::string_view name = viewOf(data, f.name);
+        long long n;
+        if (equalsIgnoreCase(name, "Host")) {
+            hosts++;
+        } else if (equalsIgnoreCase(name, "Transfer-Encoding")) {
+            return 501; // chunked request bodies are not read here
+        } else if (equalsIgnoreCase(name, "Content-Length")) {
+            // Two different lengths are how request smuggling starts
+            // (RFC 9112 6.3): refuse, do not pick one.
+            if (!parseLength(viewOf(data, f.value), n) ||
+                (lengths++ > 0 && n != contentLength_))
+                return 400;
+            contentLength_ = n;
+        }
+    }
+    // HTTP/1.1 requires exactly one Host (RFC 9112 3.2).
+    if (hosts > 1 || (hosts == 0 && minorVersion_ == 1))
+        return 400;
+    return 0;
+}
+
+void HttpParser::failWith(int status)
+{
+    status_ = status;
+    state_ = kFailed;
+}
+
+/// Points req into data at what has been parsed: all of it after the head
+/// is complete, the part before the error otherwise (for the access log).
+void HttpParser::fill(const char *data, HttpRequest &req) const
+{
+    req.method = viewOf(data, method_);
+    req.target = viewOf(data, target_);
+    bool parsed = !req.method.empty();
+    req.path = parsed && path_.begin == path_.end ? "/" : viewOf(data, path_);
+    req.query = viewOf(data, query_);
+    req.minorVersion = minorVersion_;
+    req.headers.clear();
+    for (const Field &f : fields_)
+        req.headers.push_back(
+            HttpHeader{viewOf(data, f.name), viewOf(data, f.value)});
+    req.contentLength = contentLength_;
+    req.body = {};
+}

@@ -1,0 +1,43 @@
+/// HttpRequest: one parsed request head. Every view points into the
+/// connection's input buffer and is valid until the request is consumed;
+/// whatever must live longer (a CGI job) copies what it needs.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+#include <vector>
+
+struct HttpHeader {
+    std::string_view name;
+    std::string_view value; // without the white space around it
+};
+
+class HttpRequest
+{
+  public:
+    std::string_view method;
+    std::string_view target; // as sent, still percent-encoded
+    std::string_view path;   // target up to '?' (origin form, RFC 9112 3.2)
+    std::string_view query;  // after '?', empty if none
+    int minorVersion = 1;    // HTTP/1.0 or HTTP/1.1
+    std::vector<HttpHeader> headers;
+    long long contentLength = 0; // 0 without Content-Length
+    std::string_view body;       // set by the server once the body is in
+    std::string_view remoteAddr; // the peer's address, set by the server
+    int status = 0; // after a parse error: 400, 414, 431, 501 or 505
+
+    /// The first header called name (any case), or nullptr.
+    const std::string_view *header(std::string_view name) const;
+    /// Methods are case-sensitive (RFC 9110 9.1): "get" is not GET.
+    bool methodIs(std::string_view name) const
+    {
+        return method == name;
+    }
+    /// HTTP/1.1 unless Connection lists "close"; HTTP/1.0 only if it lists
+    /// "keep-alive" (RFC 9112 9.3).
+    bool keepAlive() const;
+    void clear();
+};
+
+/// Whether a equals b ignoring ASCII case.
+bool equalsIgnoreCase(std::string_view a, std::string_view b);

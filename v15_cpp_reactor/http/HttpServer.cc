@@ -1,0 +1,319 @@
+// HttpServer: from bytes to answers, one connection's requests in order.
+//
+//   reading --whole request--> answered at once (static, /echo, errors)
+//      \--a script--> working --its answer comes back--> answered
+//   answered --keep-alive--> reading the next (maybe already buffered)
+//            \--close------> TcpConnection::shutdown (FIN, then linger)
+#include "http/HttpServer.h"
+
+#include "app/Config.h"
+#include "base/Logger.h"
+#include "base/Timestamp.h"
+#include "http/Cgi.h"
+#include "http/HttpParser.h"
+#include "http/HttpRequest.h"
+#include "http/HttpResponse.h"
+#include "http/StaticFiles.h"
+#include "net/EventLoop.h"
+#include "net/TcpConnection.h"
+#include "net/TcpServer.h"
+
+/// Where one connection is in answering its requests. Loop thread only;
+/// owned by the TcpConnection (its context).
+struct HttpSession {
+    StaticFiles *files = nullptr;
+    HttpParser parser;
+    HttpRequest request;
+    bool headComplete = false; // the parser is done with this request
+    size_t requestLength = 0;  // head and body of the request answered
+    int served = 0;            // requests answered on this connection
+    int64_t headStartMs = -1;  // when the unfinished head began; -1: none
+    bool working = false;      // a script is producing the answer
+    bool closing = false;      // no more requests: shutdown after this
+    std::unique_ptr<CgiJob> job;
+};
+
+namespace
+{
+HttpSession &sessionOf(const TcpConnectionPtr &conn)
+{
+    return *static_cast<HttpSession *>(conn->context());
+}
+} // namespace
+
+HttpServer::HttpServer(const Config &cfg, TcpServer &tcp, Cgi &cgi, int rootFd)
+    : cfg_(cfg), tcp_(tcp), cgi_(cgi), rootFd_(rootFd)
+{
+    tcp_.setConnectionCallback(
+        [this](const TcpConnectionPtr &conn) { onConnection(conn); });
+}
+
+HttpServer::~HttpServer() = default;
+
+void HttpServer::start(const std::vector<EventLoop *> &loops)
+{
+    for (EventLoop *loop : loops)
+        files_.emplace_back(loop,
+                            std::make_unique<StaticFiles>(rootFd_, cfg_.index));
+}
+
+void HttpServer::onConnection(const TcpConnectionPtr &conn)
+{
+    auto session = std::make_shared<HttpSession>();
+    for (auto &[loop, files] : files_)
+        if (loop == conn->loop())
+            session->files = files.get();
+    conn->setContext(session);
+    conn->setInputLimit(kMaxHeadBytes + static_cast<size_t>(cfg_.maxBody));
+    conn->setMessageCallback(
+        [this](const TcpConnectionPtr &c, Buffer *) { onMessage(c); });
+    conn->setWriteCompleteCallback(
+        [this](const TcpConnectionPtr &c) { onWriteComplete(c); });
+    if (shuttingDown_) {
+        conn->shutdown();
+        return;
+    }
+    armDeadline(conn, conn->loop()->pollReturnMs() +
+                          cfg_.keepaliveTimeout * int64_t(1000));
+}
+
+// One timer per connection, armed once per timeout period rather than at
+// every request: when it fires it looks at the last activity, and if the
+// connection has been busy since, it only re-arms for the time left.
+void HttpServer::armDeadline(const TcpConnectionPtr &conn, int64_t whenMs)
+{
+    std::weak_ptr<TcpConnection> weak = conn;
+    conn->loop()->runAfter(whenMs - Timestamp::nowMs(),
+                           [this, weak] { onDeadline(weak); });
+}
+
+void HttpServer::onDeadline(const std::weak_ptr<TcpConnection> &weak)
+{
+    TcpConnectionPtr conn = weak.lock();
+    if (!conn || !conn->connected())
+        return;
+    HttpSession &s = sessionOf(conn);
+    const int64_t timeout = cfg_.keepaliveTimeout * int64_t(1000);
+    int64_t now = Timestamp::nowMs();
+    if (s.working) { // the script has its own time limit
+        armDeadline(conn, now + timeout);
+        return;
+    }
+    // A head must be whole within the timeout of its first byte: a client
+    // trickling a byte at a time (slowloris) does not extend it.
+    if (s.headStartMs >= 0 && now >= s.headStartMs + timeout) {
+        HttpResponse resp;
+        resp.setError(408);
+        respond(conn, s, resp, 408);
+        return;
+    }
+    int64_t deadline = conn->lastProgressMs() + timeout;
+    if (s.headStartMs >= 0)
+        deadline = std::min(deadline, s.headStartMs + timeout);
+    if (now >= deadline) {
+        conn->forceClose(); // idle: nobody is waiting for an answer
+        return;
+    }
+    armDeadline(conn, deadline);
+}
+
+void HttpServer::onMessage(const TcpConnectionPtr &conn)
+{
+    HttpSession &s = sessionOf(conn);
+    if (!s.working && !s.closing)
+        answerRequests(conn, s);
+}
+
+void HttpServer::onWriteComplete(const TcpConnectionPtr &conn)
+{
+    HttpSession &s = sessionOf(conn);
+    if (s.working || s.closing)
+        return;
+    conn->startReading();
+    answerRequests(conn, s); // pipelined requests waited for the output
+}
+
+// A loop, not recursion: one read can bring thousands of small requests.
+void HttpServer::answerRequests(const TcpConnectionPtr &conn, HttpSession &s)
+{
+    while (conn->connected() && !s.working && !s.closing) {
+        // The socket is full: answering more would only grow our output.
+        // Reading stops too, so a client that never reads cannot grow the
+        // input either; onWriteComplete goes on from here.
+        if (conn->hasPendingOutput()) {
+            conn->stopReading();
+            return;
+        }
+        if (!answerOne(conn, s))
+            return;
+    }
+}
+
+bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s)
+{
+    Buffer &in = conn->inputBuffer();
+    HttpRequest &req = s.request;
+    req.remoteAddr = conn->peerAddress(); // errors are logged with it too
+    HttpResponse resp;
+    // Parsed again while the body arrives: the buffer may have moved, and
+    // a finished parser only re-points the request's views at it.
+    auto r = s.parser.parse(in.peek(), in.readableBytes(), req);
+    if (r == HttpParser::kNeedMore) {
+        if (in.readableBytes() > 0 && s.headStartMs < 0)
+            s.headStartMs = conn->loop()->pollReturnMs();
+        return false;
+    }
+    if (r == HttpParser::kError) {
+        resp.setError(req.status);
+        respond(conn, s, resp, req.status);
+        return false;
+    }
+    if (!s.headComplete) {
+        // Refused before it is read: the body never enters memory.
+        if (req.contentLength > cfg_.maxBody) {
+            resp.setError(413);
+            respond(conn, s, resp, 413);
+            return false;
+        }
+        s.headComplete = true; // the body now has the idle timeout
+        s.headStartMs = -1;
+        s.requestLength =
+            s.parser.headLength() + static_cast<size_t>(req.contentLength);
+    }
+    if (in.readableBytes() < s.requestLength)
+        return false; // the body is still on its way
+    req.body = std::string_view(in.peek() + s.parser.headLength(),
+                                static_cast<size_t>(req.contentLength));
+    if (cgi_.wants(req)) {
+        startScript(conn, s);
+        return false;
+    }
+    route(s, req, resp);
+    return respond(conn, s, resp, 0);
+}
+
+// What http_handle did in the C stages: /echo, scripts, then files.
+void HttpServer::route(HttpSession &s, const HttpRequest &req,
+                       HttpResponse &resp)
+{
+    bool isEcho = req.path == "/echo";
+    if (isEcho && req.methodIs("POST")) {
+        // The parser refused control characters in header values, so the
+        // copied type cannot smuggle a line break into our response.
+        const std::string_view *type = req.header("Content-Type");
+        resp.contentType =
+            type ? std::string(*type) : std::string("application/octet-stream");
+        resp.body.assign(req.body);
+        return;
+    }
+    if (!req.methodIs("GET") && !req.methodIs("HEAD")) {
+        resp.setError(405);
+        resp.addHeader("Allow", isEcho ? "POST" : "GET, HEAD");
+        return;
+    }
+    s.files->serve(req, resp);
+}
+
+void HttpServer::startScript(const TcpConnectionPtr &conn, HttpSession &s)
+{
+    s.working = true;
+    conn->stopReading(); // the next request waits for this answer
+    std::weak_ptr<TcpConnection> weak = conn;
+    auto job =
+        cgi_.start(conn->loop(), s.request, [this, weak](HttpResponse &&resp) {
+            if (TcpConnectionPtr c = weak.lock())
+                scriptDone(c, std::move(resp));
+        });
+    if (s.working) // not answered at once (a 404, say) inside start()
+        s.job = std::move(job);
+}
+
+void HttpServer::scriptDone(const TcpConnectionPtr &conn, HttpResponse &&resp)
+{
+    HttpSession &s = sessionOf(conn);
+    // We are inside one of the job's own callbacks: destroy it once they
+    // have returned, not now.
+    std::shared_ptr<CgiJob> finished = std::move(s.job);
+    conn->loop()->queueInLoop([finished] {});
+    s.working = false;
+    if (!conn->connected() || !respond(conn, s, resp, 0))
+        return;
+    // The next pipelined request, from the loop rather than from here: we
+    // may be inside Cgi::start, and a run of scripts must not recurse.
+    std::weak_ptr<TcpConnection> weak = conn;
+    conn->loop()->queueInLoop([this, weak] {
+        if (TcpConnectionPtr c = weak.lock())
+            if (c->connected())
+                onWriteComplete(c);
+    });
+}
+
+bool HttpServer::respond(const TcpConnectionPtr &conn, HttpSession &s,
+                         HttpResponse &resp, int parseError)
+{
+    const HttpRequest &req = s.request;
+    resp.headOnly = req.methodIs("HEAD");
+    bool keep = parseError == 0 && req.keepAlive() && !shuttingDown_ &&
+                s.served + 1 < cfg_.keepaliveRequests;
+    if (!keep)
+        resp.connection = "close";
+    else if (req.minorVersion == 0)
+        resp.connection = "keep-alive";
+
+    // Head and a bytes body leave in one write; a file follows by sendfile.
+    thread_local Buffer out;
+    resp.appendHead(out);
+    if (!resp.headOnly && !resp.file)
+        out.append(resp.body);
+    conn->send(out.view());
+    out.retrieveAll();
+    if (!resp.headOnly && resp.file)
+        conn->sendFile(resp.file, resp.fileOffset, resp.fileLength);
+
+    if (Log::accessEnabled())
+        logAccess(s, resp);
+    s.served++;
+    if (!keep) {
+        s.closing = true;
+        conn->shutdown();
+        return false;
+    }
+    conn->inputBuffer().retrieve(s.requestLength);
+    s.requestLength = 0;
+    s.headComplete = false;
+    s.parser.reset();
+    s.request.clear();
+    return true;
+}
+
+void HttpServer::logAccess(const HttpSession &s, const HttpResponse &resp)
+{
+    const HttpRequest &req = s.request;
+    Log::AccessRecord record;
+    record.remoteAddr = req.remoteAddr;
+    record.method = req.method;
+    record.target = req.target;
+    record.minorVersion = req.minorVersion;
+    record.status = resp.status;
+    record.bodyBytes = resp.headOnly ? 0 : resp.contentLength();
+    if (const std::string_view *referer = req.header("Referer"))
+        record.referer = *referer;
+    if (const std::string_view *agent = req.header("User-Agent"))
+        record.userAgent = *agent;
+    Log::access(record);
+}
+
+void HttpServer::beginShutdown()
+{
+    shuttingDown_ = true;
+    tcp_.forEachConnection([](const TcpConnectionPtr &conn) {
+        HttpSession *s = static_cast<HttpSession *>(conn->context());
+        if (s == nullptr)
+            return;
+        bool busy = s->working || conn->hasPendingOutput();
+        if (!busy) {
+            s->closing = true;
+            conn->shutdown(); // idle, or a head not yet whole: close now
+        }
+    });
+}

@@ -1,0 +1,63 @@
+/// HttpServer: HTTP/1.1 on top of TcpServer. Each connection carries an
+/// HttpSession (its parser, its request and where it is in answering);
+/// requests are parsed as bytes arrive, answered in order (pipelining),
+/// and a script's answer comes back later on the same loop. Keep-alive,
+/// the idle and header deadlines and graceful shutdown live here.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "base/NonCopyable.h"
+#include "net/Callbacks.h"
+
+class Cgi;
+class EventLoop;
+class HttpRequest;
+class HttpResponse;
+class StaticFiles;
+class TcpServer;
+struct Config;
+struct HttpSession;
+
+class HttpServer : NonCopyable
+{
+  public:
+    /// The server answers on tcp's connections; cfg, tcp and cgi must
+    /// outlive it. rootFd is the document root, opened at startup.
+    HttpServer(const Config &cfg, TcpServer &tcp, Cgi &cgi, int rootFd);
+    ~HttpServer();
+
+    /// Makes a StaticFiles for each loop; call after TcpServer::start.
+    void start(const std::vector<EventLoop *> &loops);
+    /// Stops taking requests: idle connections close now, busy ones after
+    /// their response. Base loop thread.
+    void beginShutdown();
+
+  private:
+    void onConnection(const TcpConnectionPtr &conn);
+    void onMessage(const TcpConnectionPtr &conn);
+    void onWriteComplete(const TcpConnectionPtr &conn);
+    void onDeadline(const std::weak_ptr<TcpConnection> &weak);
+    void armDeadline(const TcpConnectionPtr &conn, int64_t whenMs);
+
+    void answerRequests(const TcpConnectionPtr &conn, HttpSession &s);
+    /// One request from the input: false when no more can be answered now.
+    bool answerOne(const TcpConnectionPtr &conn, HttpSession &s);
+    void route(HttpSession &s, const HttpRequest &req, HttpResponse &resp);
+    void startScript(const TcpConnectionPtr &conn, HttpSession &s);
+    void scriptDone(const TcpConnectionPtr &conn, HttpResponse &&resp);
+    /// Sends resp as the answer to the current request; status is 0 or
+    /// the parser's error. Returns whether the connection stays open.
+    bool respond(const TcpConnectionPtr &conn, HttpSession &s,
+                 HttpResponse &resp, int parseError);
+    void logAccess(const HttpSession &s, const HttpResponse &resp);
+
+    const Config &cfg_;
+    TcpServer &tcp_;
+    Cgi &cgi_;
+    int rootFd_;
+    std::vector<std::pair<EventLoop *, std::unique_ptr<StaticFiles>>> files_;
+    std::atomic<bool> shuttingDown_{false}; // read on every loop
+};

@@ -1,0 +1,32 @@
+/// ScriptQueue: how many scripts and FastCGI exchanges run at once in the
+/// whole process (worker_threads), shared by every loop's thread. A task
+/// past the limit waits in FIFO order and is resumed on its own loop when a
+/// running one ends. Every method may be called from any thread.
+#pragma once
+
+#include <memory>
+
+class ScriptTask;
+
+namespace ScriptQueue
+{
+
+enum Admission {
+    kRunNow,  // a slot is the task's: run it
+    kQueued,  // it waits; ScriptTask::resume runs on its loop later
+    kStopped, // the server is stopping: answer 503
+};
+
+/// At most limit tasks hold a slot at once.
+void setLimit(int limit);
+/// Asks for a slot for task, which must be on its loop's thread.
+Admission admit(const std::shared_ptr<ScriptTask> &task);
+/// Gives a slot back: the oldest waiting task gets it.
+void release();
+/// Takes task out of the queue, if it waits there (it is being destroyed).
+void forget(const ScriptTask *task);
+/// Refuses every waiting task (each gets ScriptTask::refuse(503) on its
+/// loop) and every later one. Running tasks go on.
+void stop();
+
+} // namespace ScriptQueue

@@ -1,0 +1,86 @@
+/// ScriptTask: what a CGI script and a FastCGI exchange have in common. It
+/// waits in the ScriptQueue for a slot, runs on its connection's loop, and
+/// ends by answering exactly once, or by being abandoned when the
+/// connection goes away. Shared ownership only so that queued work and
+/// channel callbacks can hold weak references; loop thread only.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/NonCopyable.h"
+#include "http/Cgi.h"
+
+/// What a script may print, headers and body: past it the answer is 502.
+constexpr size_t kMaxScriptOutput = 64 * 1024 * 1024;
+
+/// What a task keeps of its request: the request's views die when
+/// Cgi::start returns, so everything is copied.
+struct ScriptRequest {
+    std::string path;             // the request's path as sent, for logs
+    std::string filename;         // the script's absolute file name
+    std::vector<std::string> env; // the meta-variables, "NAME=value"
+    std::string body;
+    bool head = false; // HEAD: the answer goes without its body
+};
+
+class ScriptTask : public std::enable_shared_from_this<ScriptTask>, NonCopyable
+{
+  public:
+    ScriptTask(EventLoop *loop, const Config &cfg, int rootFd,
+               ScriptRequest req, ResponseCallback done);
+    virtual ~ScriptTask();
+
+    EventLoop *loop() const
+    {
+        return loop_;
+    }
+
+    /// Runs the task now if a slot is free, else leaves it waiting.
+    void submit();
+    /// The queue hands this task a slot.
+    void resume();
+    /// The queue stopped before this task could run: answers status.
+    void refuse(int status);
+    /// The connection went away: stops the work, never answers.
+    void abandon();
+    /// Whether the answer has gone, or never will (abandoned).
+    bool finished() const
+    {
+        return state_ >= kAnswered;
+    }
+
+  protected:
+    /// Starts the work; the task holds a slot now.
+    virtual void run() = 0;
+    /// Stops the work of a running task that was abandoned.
+    virtual void cancel() = 0;
+
+    bool abandoned() const
+    {
+        return state_ == kAbandoned;
+    }
+    /// Gives the slot back once the work is over (idempotent).
+    void releaseSlot();
+    /// Answers with the CGI response in output (RFC 3875 section 6), or
+    /// 502 if it is not one. this may be destroyed on return.
+    void answerOutput(std::string &output);
+    /// Answers with an error page. this may be destroyed on return.
+    void answerError(int status);
+
+    EventLoop *const loop_;
+    const Config &cfg_;
+    const ScriptRequest req_;
+
+  private:
+    enum State { kNew, kWaiting, kRunning, kAnswered, kAbandoned };
+
+    void begin();
+    void answer(HttpResponse &&resp);
+
+    const int rootFd_;
+    ResponseCallback done_;
+    State state_ = kNew;
+    bool holdsSlot_ = false;
+};

@@ -1,0 +1,546 @@
+/// StaticFiles: files under the document root. The path is decoded once and
+/// opened with openat2(RESOLVE_BENEATH), so the kernel refuses every way
+/// out of the root. On top: validators and conditional requests (RFC 9110
+/// 8.8, 13), single byte ranges (14), and a small LRU cache of hot files.
+#include "http/StaticFiles.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <list>
+#include <unordered_map>
+
+namespace
+{
+
+constexpr size_t kMaxPathBytes = 4096;             // as PATH_MAX: 400 past this
+constexpr off_t kMaxCachedFile = 64 * 1024;        // larger files: sendfile
+constexpr size_t kMaxCacheBytes = 4 * 1024 * 1024; // contents, all files
+// O_NONBLOCK: opening a fifo would otherwise wait for a writer. It changes
+// nothing for a regular file.
+constexpr int kOpenFlags = O_RDONLY | O_NOCTTY | O_NONBLOCK;
+
+struct MimeType {
+    const char *extension;
+    const char *type;
+};
+
+constexpr MimeType kMimeTypes[] = {
+    {"html", "text/html; charset=utf-8"},
+    {"htm", "text/html; charset=utf-8"},
+    {"css", "text/css; charset=utf-8"},
+    {"js", "text/javascript; charset=utf-8"},
+    {"json", "application/json"},
+    {"txt", "text/plain; charset=utf-8"},
+    {"svg", "image/svg+xml"},
+    {"png", "image/png"},
+    {"jpg", "image/jpeg"},
+    {"jpeg", "image/jpeg"},
+    {"gif", "image/gif"},
+    {"ico", "image/x-icon"},
+    {"webp", "image/webp"},
+    {"wasm", "application/wasm"},
+    {"pdf", "application/pdf"},
+};
+
+const char *mimeType(std::string_view name)
+{
+    size_t dot = name.rfind('.');
+    if (dot != std::string_view::npos &&
+        name.find('/', dot) == std::string_view::npos)
+        for (const MimeType &m : kMimeTypes)
+            if (equalsIgnoreCase(name.substr(dot + 1), m.extension))
+                return m.type;
+    return "application/octet-stream";
+}
+
+int hexValue(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/// Percent-decodes path, once: "%252e" becomes the three characters "%2e",
+/// never a dot. False for a bad escape, a NUL (which would cut the name
+/// short for every C function that sees it) or a path too long.
+bool percentDecode(std::string_view path, std::string &out)
+{
+    out.clear();
+    for (size_t i = 0; i < path.size(); i++) {
+        int c = static_cast<unsigned char>(path[i]);
+        if (c == '%') {
+            int hi = i + 2 < path.size() ? hexValue(path[i + 1]) : -1;
+            int lo = hi >= 0 ? hexValue(path[i + 2]) : -1;
+            if (lo < 0)
+                return false;
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (c == '\0' || out.size() + 1 >= kMaxPathBytes)
+            return false;
+        out += char(c);
+    }
+    return true;
+}
+
+/// Turns "/a//./b/" into "a/b" for openat2, refusing any ".." segment: it
+/// can only mean "above the root", or a name the client should not need.
+bool relativePath(std::string_view decoded, std::string &out)
+{
+    out.clear();
+    while (!decoded.empty()) {
+        std::string_view segment = decoded.substr(0, decoded.find('/'));
+        if (segment == "..")
+            return false;
+        if (!segment.empty() && segment != ".") {
+            if (out.size() + segment.size() + 2 > kMaxPathBytes)
+                return false;
+            out.append(segment).append("/");
+        }
+        decoded.remove_prefix(std::min(decoded.size(), segment.size() + 1));
+    }
+    if (out.empty())
+        out = ".";
+    else
+        out.pop_back(); // the last slash
+    return true;
+}
+
+int statusForErrno(int err)
+{
+    switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+    case ENAMETOOLONG:
+        return 404;
+    case EACCES:
+    case EPERM:
+    case EXDEV: // would leave the root
+    case ELOOP:
+        return 403;
+    default:
+        return 500;
+    }
+}
+
+/// A file as opened for one request.
+struct OpenedFile {
+    Fd fd;
+    struct stat st = {};
+    std::string statPath; // the file relative to the root
+    bool isIndex = false; // a directory's index: its name gives the type
+};
+
+/// Opens what relative names: the file, or a directory's index file.
+/// Returns 200, 301 for a directory named without its slash, or the error.
+int openTarget(int rootFd, const std::string &index, const std::string &decoded,
+               const std::string &relative, OpenedFile &f)
+{
+    f.fd.reset(StaticFiles::openBeneath(rootFd, relative.c_str(), kOpenFlags));
+    if (!f.fd)
+        return statusForErrno(errno);
+    if (fstat(f.fd.get(), &f.st) < 0)
+        return 403;
+    f.statPath = relative;
+    if (S_ISDIR(f.st.st_mode)) {
+        if (decoded.back() != '/')
+            return 301;
+        Fd dir = std::move(f.fd);
+        f.fd.reset(
+            StaticFiles::openBeneath(dir.get(), index.c_str(), kOpenFlags));
+        if (!f.fd)
+            return errno == ENOENT ? 403 : statusForErrno(errno);
+        if (fstat(f.fd.get(), &f.st) < 0)
+            return 403;
+        f.statPath = relative == "." ? index : relative + "/" + index;
+        f.isIndex = true;
+    }
+    // A device, a fifo: nothing a web client should read.
+    return S_ISREG(f.st.st_mode) ? 200 : 403;
+}
+
+/// Location of a directory named without its slash: built from the
+/// normalised path, re-encoded, so that "//host" can never come out of it
+/// (a browser would read that as another host).
+void redirectToDirectory(const std::string &relative, const HttpRequest &req,
+                         HttpResponse &resp)
+{
+    std::string location = "/";
+    for (unsigned char c : relative) {
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+            (c >= '0' && c <= '9') || std::strchr("-._~/", c) != nullptr) {
+            location += char(c);
+        } else {
+            char escape[4];
+            snprintf(escape, sizeof escape, "%%%02X", c);
+            location += escape;
+        }
+    }
+    location += '/';
+    if (!req.query.empty())
+        location.append("?").append(req.query);
+    resp.setError(301);
+    resp.addHeader("Location", location);
+}
+
+/// Whether a and b are the same version of the same file. ctime too: touch
+/// can set mtime back, nothing but the clock sets ctime.
+bool sameVersion(const struct stat &a, const struct stat &b)
+{
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino &&
+           a.st_size == b.st_size && a.st_mtim.tv_sec == b.st_mtim.tv_sec &&
+           a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
+           a.st_ctim.tv_sec == b.st_ctim.tv_sec &&
+           a.st_ctim.tv_nsec == b.st_ctim.tv_nsec;
+}
+
+bool readWhole(int fd, std::string &out)
+{
+    size_t done = 0;
+    while (done < out.size()) {
+        ssize_t n = pread(fd, &out[done], out.size() - done, off_t(done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        done += size_t(n);
+    }
+    return true;
+}
+
+/// A small file kept in memory, with what proves it is still current.
+struct CachedFile {
+    std::string key;      // the relative path, and "/" if one was asked for
+    std::string statPath; // the file that answered it
+    struct stat st;       // as fstat saw it through the safe descriptor
+    bool isIndex;
+    std::string content;
+};
+
+} // namespace
+
+/// Least recently used first out, bounded by the bytes of the contents.
+struct StaticFiles::Cache {
+    using Entry = std::list<CachedFile>::iterator;
+    std::list<CachedFile> lru; // the most recently used first
+    std::unordered_map<std::string, Entry> byKey;
+    size_t bytes = 0;
+
+    /// The entry for key if the file is unchanged, with one fstatat. That
+    /// follows symlinks unchecked, which is safe because only an identity
+    /// equal to the one opened beneath the root is served: a symlink
+    /// swapped in names another inode and misses.
+    const CachedFile *lookup(int rootFd, const std::string &key)
+    {
+        auto it = byKey.find(key);
+        if (it == byKey.end())
+            return nullptr;
+        Entry entry = it->second;
+        struct stat st;
+        if (fstatat(rootFd, entry->statPath.c_str(), &st, 0) < 0 ||
+            !sameVersion(st, entry->st)) {
+            erase(entry);
+            return nullptr;
+        }
+        lru.splice(lru.begin(), lru, entry);
+        return &*entry;
+    }
+
+    /// Reads f whole into a new entry, or returns nullptr (a read error, or
+    /// the file changed while we read it) to send it from the descriptor.
+    const CachedFile *load(const std::string &key, const OpenedFile &f)
+    {
+        std::string content(size_t(f.st.st_size), '\0');
+        struct stat after;
+        if (!readWhole(f.fd.get(), content) || fstat(f.fd.get(), &after) < 0 ||
+            !sameVersion(after, f.st))
+            return nullptr;
+        auto old = byKey.find(key);
+        if (old != byKey.end())
+            erase(old->second);
+        while (bytes + content.size() > kMaxCacheBytes)
+            erase(std::prev(lru.end()));
+        bytes += content.size();
+        lru.push_front(
+            CachedFile{key, f.statPath, f.st, f.isIndex, std::move(content)});
+        byKey[key] = lru.begin();
+        return &lru.front();
+    }
+
+    void erase(Entry entry)
+    {
+        bytes -= entry->content.size();
+        byKey.erase(entry->key);
+        lru.erase(entry);
+    }
+};
+
+namespace
+{
+
+struct ByteRange {
+    off_t first = 0;
+    off_t length = 0;
+};
+
+enum class RangeAnswer { kWhole, kPartial, kUnsatisfiable };
+
+/// The validators of one file (RFC 9110 8.8): nginx's ETag,
+/// "<mtime>-<size>" in hex, and Last-Modified.
+std::string entityTag(const struct stat &st)
+{
+    char text[48];
+    snprintf(text, sizeof text, "\"%llx-%llx\"",
+             static_cast<unsigned long long>(st.st_mtime),
+             static_cast<unsigned long long>(st.st_size));
+    return text;
+}
+
+/// Whether a list of entity tags ("*" or #entity-tag, RFC 9110 13.1.2)
+/// holds etag by the weak comparison (8.8.3.2): W/ does not matter. A
+/// malformed list matches nothing, so the full answer goes out.
+bool listMatches(std::string_view list, std::string_view etag)
+{
+    if (list == "*")
+        return true;
+    while (true) {
+        size_t start = list.find_first_not_of(" \t,");
+        if (start == std::string_view::npos)
+            return false;
+        list.remove_prefix(start);
+        if (list.substr(0, 2) == "W/")
+            list.remove_prefix(2);
+        size_t close =
+            list.substr(0, 1) == "\"" ? list.find('"', 1) : list.npos;
+        if (close == std::string_view::npos)
+            return false;
+        if (list.substr(0, close + 1) == etag)
+            return true;
+        list.remove_prefix(close + 1);
+    }
+}
+
+/// RFC 9110 13.2.2 order: If-None-Match, and only without it
+/// If-Modified-Since (13.1.3), whose date must parse to count.
+bool notModified(const HttpRequest &req, const struct stat &st,
+                 const std::string &etag)
+{
+    bool hasIfNoneMatch = false;
+    for (const HttpHeader &h : req.headers) {
+        if (!equalsIgnoreCase(h.name, "If-None-Match"))
+            continue;
+        hasIfNoneMatch = true;
+        if (listMatches(h.value, etag))
+            return true;
+    }
+    const std::string_view *since = req.header("If-Modified-Since");
+    if (hasIfNoneMatch || since == nullptr)
+        return false;
+    time_t date = parseHttpDate(*since);
+    return date >= 0 && st.st_mtime <= date;
+}
+
+/// If-Range (RFC 9110 13.1.5): the range only if the client's copy is the
+/// current one, by strong comparison of the ETag or an exact date.
+bool ifRangeHolds(const HttpRequest &req, const struct stat &st,
+                  const std::string &etag)
+{
+    const std::string_view *value = req.header("If-Range");
+    if (value == nullptr)
+        return true;
+    if (value->substr(0, 1) == "\"" || value->substr(0, 2) == "W/")
+        return *value == etag;
+    time_t date = parseHttpDate(*value);
+    return date >= 0 && date == st.st_mtime;
+}
+
+/// 1*DIGIT. Saturates instead of overflowing: a position past the end of
+/// any file is still a well-formed one.
+bool parsePosition(std::string_view text, long long &out)
+{
+    constexpr long long kCap = 100000000000000000; // far past any file
+    if (text.empty())
+        return false;
+    out = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9')
+            return false;
+        if (out < kCap)
+            out = out * 10 + (c - '0');
+    }
+    return true;
+}
+
+/// Range: bytes=first-last, bytes=first- or bytes=-suffix (RFC 9110
+/// 14.1.2). Another unit, several ranges or bad syntax: the whole file,
+/// since a server may ignore Range (14.2).
+RangeAnswer selectRange(std::string_view spec, off_t size, ByteRange &range)
+{
+    if (!equalsIgnoreCase(spec.substr(0, 6), "bytes="))
+        return RangeAnswer::kWhole;
+    spec.remove_prefix(6);
+    size_t begin = spec.find_first_not_of(" \t");
+    size_t end = spec.find_last_not_of(" \t");
+    size_t dash = spec.find('-');
+    if (begin == spec.npos || dash == spec.npos)
+        return RangeAnswer::kWhole;
+    std::string_view firstText = spec.substr(begin, dash - begin);
+    std::string_view lastText = spec.substr(dash + 1, end - dash);
+    long long first = 0;
+    long long last = 0;
+    if (firstText.empty()) {
+        // The last n bytes; an empty file has no byte to send.
+        if (!parsePosition(lastText, last))
+            return RangeAnswer::kWhole;
+        if (last == 0 || size == 0)
+            return RangeAnswer::kUnsatisfiable;
+        range.length = std::min<off_t>(last, size);
+        range.first = size - range.length;
+        return RangeAnswer::kPartial;
+    }
+    if (!parsePosition(firstText, first) ||
+        (!lastText.empty() && (!parsePosition(lastText, last) || last < first)))
+        return RangeAnswer::kWhole;
+    if (first >= size)
+        return RangeAnswer::kUnsatisfiable;
+    last = lastText.empty() ? size - 1 : std::min<long long>(last, size - 1);
+    range.first = first;
+    range.length = last - first + 1;
+    return RangeAnswer::kPartial;
+}
+
+/// Sets resp's status and headers for the file st describes: 304, 416,
+/// 206 or 200. Returns the bytes of the file to send, length -1 for none.
+ByteRange prepareAnswer(const HttpRequest &req, const struct stat &st,
+                        const char *type, HttpResponse &resp)
+{
+    std::string etag = entityTag(st);
+    std::string modified = httpDate(st.st_mtime);
+    // A 304 sends the validators and no representation metadata (RFC 9110
+    // 15.4.5); appendHead leaves its Content-Length out.
+    if (notModified(req, st, etag)) {
+        resp.status = 304;
+        resp.addHeader("ETag", etag);
+        resp.addHeader("Last-Modified", modified);
+        return {0, -1};
+    }
+    ByteRange range{0, st.st_size};
+    const std::string_view *spec = req.header("Range");
+    RangeAnswer answer = spec != nullptr && ifRangeHolds(req, st, etag)
+                             ? selectRange(*spec, st.st_size, range)
+                             : RangeAnswer::kWhole;
+    std::string size = std::to_string(st.st_size);
+    if (answer == RangeAnswer::kUnsatisfiable) {
+        resp.setError(416);
+        resp.addHeader("Content-Range", "bytes */" + size);
+        return {0, -1};
+    }
+    resp.status = answer == RangeAnswer::kPartial ? 206 : 200;
+    resp.contentType = type;
+    resp.addHeader("Last-Modified", modified);
+    resp.addHeader("ETag", etag);
+    resp.addHeader("Accept-Ranges", "bytes");
+    if (answer == RangeAnswer::kPartial)
+        resp.addHeader("Content-Range",
+                       "bytes " + std::to_string(range.first) + "-" +
+                           std::to_string(range.first + range.length - 1) +
+                           "/" + size);
+    return range;
+}
+
+/// A file too large to keep in memory goes out with sendfile.
+void serveFile(const HttpRequest &req, const char *type, OpenedFile &f,
+               HttpResponse &resp)
+{
+    ByteRange range = prepareAnswer(req, f.st, type, resp);
+    if (range.length < 0)
+        return;
+    resp.file = std::make_shared<Fd>(std::move(f.fd));
+    resp.fileOffset = range.first;
+    resp.fileLength = range.length;
+}
+
+} // namespace
+
+StaticFiles::StaticFiles(int rootFd, std::string index)
+    : rootFd_(rootFd), index_(std::move(index)),
+      cache_(std::make_unique<Cache>())
+{
+}
+
+StaticFiles::~StaticFiles() = default;
+
+// A small file is read into the cache on its first request, a 304 or a
+// range included, so that the next ones cost one fstatat.
+void StaticFiles::serve(const HttpRequest &req, HttpResponse &resp)
+{
+    std::string decoded, relative;
+    if (!decodePath(req.path, decoded, relative)) {
+        resp.setError(400);
+        return;
+    }
+    std::string key = decoded.back() == '/' ? relative + "/" : relative;
+    const CachedFile *cached = cache_->lookup(rootFd_, key);
+    if (cached == nullptr) {
+        OpenedFile f;
+        int status = openTarget(rootFd_, index_, decoded, relative, f);
+        if (status == 301) {
+            redirectToDirectory(relative, req, resp);
+            return;
+        }
+        if (status != 200) {
+            resp.setError(status);
+            return;
+        }
+        if (f.st.st_size <= kMaxCachedFile)
+            cached = cache_->load(key, f);
+        if (cached == nullptr) {
+            serveFile(req, mimeType(f.isIndex ? index_ : decoded), f, resp);
+            return;
+        }
+    }
+    const char *type = mimeType(cached->isIndex ? index_ : decoded);
+    ByteRange range = prepareAnswer(req, cached->st, type, resp);
+    if (range.length >= 0)
+        resp.body.assign(cached->content, size_t(range.first),
+                         size_t(range.length));
+}
+
+bool StaticFiles::decodePath(std::string_view path, std::string &decoded,
+                             std::string &relative)
+{
+    return !path.empty() && path[0] == '/' && percentDecode(path, decoded) &&
+           relativePath(decoded, relative);
+}
+
+// openat2(2) with RESOLVE_BENEATH (Linux 5.6): the kernel refuses, with
+// EXDEV, any resolution that would leave dir, even through a symlink that
+// someone swaps in between our check and our open; symlinks that stay
+// inside are followed. glibc has no wrapper.
+int StaticFiles::openBeneath(int dir, const char *relative, int flags)
+{
+    struct open_how how = {};
+    how.flags = uint64_t(flags | O_CLOEXEC);
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    return int(syscall(SYS_openat2, dir, relative, &how, sizeof how));
+}
+
+int StaticFiles::openRoot(const std::string &path, std::string &err)
+{
+    int fd = open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        err = "document root " + path + ": " + std::strerror(errno);
+    return fd;
+}

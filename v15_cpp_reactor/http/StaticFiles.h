@@ -1,0 +1,44 @@
+/// StaticFiles: GET and HEAD of files under the document root. The path is
+/// decoded once and opened beneath the root's descriptor, so no request
+/// can name a byte outside it. Small hot files are kept in memory (bounded,
+/// revalidated against the file on every request); larger ones go out with
+/// sendfile. Range (206/416), If-Modified-Since and If-None-Match (304).
+/// One StaticFiles per event loop: its cache needs no lock.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "http/HttpRequest.h"
+#include "http/HttpResponse.h"
+
+class StaticFiles
+{
+  public:
+    StaticFiles(int rootFd, std::string index);
+    ~StaticFiles();
+
+    /// Answers req (GET or HEAD) from the root: 200, 206, 304, 301 for a
+    /// directory named without its slash, 400, 403, 404 or 416.
+    void serve(const HttpRequest &req, HttpResponse &resp);
+
+    /// Decodes a request path once and makes it relative to the root:
+    /// "/a/./b" gives decoded "/a/./b" and relative "a/b" ("." for the
+    /// root). False for a path to answer with 400 (bad escape, NUL, "..").
+    static bool decodePath(std::string_view path, std::string &decoded,
+                           std::string &relative);
+    /// Opens relative under dir; the kernel refuses every way out of dir.
+    /// Returns the descriptor or -1 with errno set.
+    static int openBeneath(int dir, const char *relative, int flags);
+
+    /// Opens the document root once, at startup: the descriptor, or -1
+    /// with a message in err.
+    static int openRoot(const std::string &path, std::string &err);
+
+  private:
+    struct Cache;
+    int rootFd_;
+    std::string index_;
+    std::unique_ptr<Cache> cache_;
+};

@@ -1,0 +1,81 @@
+/// EventLoop: the reactor, at most one per thread. It waits on epoll, runs
+/// the callbacks of the channels that are ready, then the functors other
+/// threads queued, and runs timers from its TimerQueue. Every method is
+/// loop-thread only except runInLoop, queueInLoop, runAfter, cancel and
+/// quit, the doors other threads use.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "base/Fd.h"
+#include "base/NonCopyable.h"
+#include "net/Callbacks.h"
+#include "net/TimerId.h"
+
+class Channel;
+class EPoller;
+class TimerQueue;
+
+class EventLoop : NonCopyable
+{
+  public:
+    EventLoop();
+    ~EventLoop();
+
+    /// Runs until quit(). Must be called on the thread that made the loop.
+    void loop();
+    /// Makes loop() return after the current iteration. Any thread.
+    void quit();
+
+    /// Runs cb now if called on the loop's thread, else queues it.
+    void runInLoop(Functor cb);
+    /// Queues cb to run after the current iteration's events. Any thread.
+    void queueInLoop(Functor cb);
+
+    /// Runs cb once, delayMs from now, on the loop's thread. Any thread.
+    TimerId runAfter(int64_t delayMs, TimerCallback cb);
+    /// Cancels a timer that has not run yet. Any thread.
+    void cancel(TimerId id);
+
+    void updateChannel(Channel *channel);
+    void removeChannel(Channel *channel);
+
+    /// When the last epoll_wait returned, on Timestamp::nowMs's clock: a
+    /// clock read once per iteration, for the many "last activity" stamps.
+    int64_t pollReturnMs() const
+    {
+        return pollReturnMs_;
+    }
+
+    bool isInLoopThread() const
+    {
+        return threadId_ == currentThreadId();
+    }
+    void assertInLoopThread() const;
+
+    /// The loop running on the calling thread, or nullptr.
+    static EventLoop *ofCurrentThread();
+    static pid_t currentThreadId();
+
+  private:
+    void wakeup();
+    void handleWakeup();
+    void runQueuedFunctors();
+
+    const pid_t threadId_;
+    std::atomic<bool> quit_{false};
+    bool runningQueued_ = false;
+    int64_t pollReturnMs_ = 0;
+    std::unique_ptr<EPoller> poller_;
+    std::unique_ptr<TimerQueue> timers_;
+    Fd wakeupFd_; // an eventfd: other threads write to it to wake epoll_wait
+    std::unique_ptr<Channel> wakeupChannel_;
+    std::vector<Channel *> active_;
+    std::mutex mutex_;
+    std::vector<Functor> queued_; // guarded by mutex_
+};

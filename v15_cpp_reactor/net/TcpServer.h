@@ -1,0 +1,70 @@
+/// TcpServer: the Acceptor in the base loop and the I/O loops of an
+/// EventLoopThreadPool. A new connection goes round-robin to a loop, which
+/// owns it from then on: each loop keeps the set of its own connections,
+/// so closing one never crosses threads. Base loop thread only, except
+/// where a method says otherwise.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <unordered_set>
+#include <vector>
+
+#include "base/Fd.h"
+#include "base/NonCopyable.h"
+#include "net/Callbacks.h"
+
+class Acceptor;
+class EventLoop;
+class EventLoopThreadPool;
+struct sockaddr_in;
+
+class TcpServer : NonCopyable
+{
+  public:
+    TcpServer(EventLoop *baseLoop, Fd listenFd);
+    ~TcpServer();
+
+    /// Set before start(): called on the connection's loop.
+    void setConnectionCallback(ConnectionCallback cb)
+    {
+        connectionCallback_ = std::move(cb);
+    }
+
+    /// Starts ioThreads loops (0: the base loop serves connections too)
+    /// and starts accepting.
+    void start(int ioThreads);
+    /// Closes the listening socket: new clients are refused.
+    void stopAccepting();
+    /// Runs fn on each live connection, on the connection's own loop.
+    void forEachConnection(ConnectionCallback fn);
+    /// Every loop that serves connections (after start).
+    const std::vector<EventLoop *> &loops() const
+    {
+        return loops_;
+    }
+    /// Connections open now, on every loop. Any thread.
+    int connectionCount() const
+    {
+        return connectionCount_.load();
+    }
+    /// Closes every connection still open and stops the I/O loops.
+    void stop();
+
+  private:
+    // The connections one loop owns; touched only on that loop's thread.
+    using ConnectionSet = std::unordered_set<TcpConnectionPtr>;
+
+    void newConnection(Fd socket, const sockaddr_in &peer);
+    void establish(EventLoop *loop, ConnectionSet *set, Fd socket,
+                   const sockaddr_in &peer);
+    ConnectionSet *setOf(EventLoop *loop);
+
+    EventLoop *baseLoop_;
+    std::unique_ptr<Acceptor> acceptor_;
+    std::unique_ptr<EventLoopThreadPool> pool_;
+    std::vector<EventLoop *> loops_;
+    std::vector<std::unique_ptr<ConnectionSet>> sets_; // one per loop
+    std::atomic<int> connectionCount_{0};
+    ConnectionCallback connectionCallback_;
+};

@@ -1,0 +1,13 @@
+/// TimerId: names one timer so that it can be cancelled. Cancelling a timer
+/// that has already run, or a default-constructed id, does nothing.
+#pragma once
+
+#include <cstdint>
+
+struct TimerId {
+    uint64_t sequence = 0; // 0: no timer
+    explicit operator bool() const
+    {
+        return sequence != 0;
+    }
+};

@@ -1,0 +1,60 @@
+/// TimerQueue: one-shot timers of one EventLoop, in a min-heap ordered by
+/// deadline, with a timerfd(2) armed for the earliest so that epoll wakes
+/// the loop when it is due. Loop thread only (EventLoop::runAfter and
+/// cancel forward here from other threads).
+#pragma once
+
+#include <cstdint>
+#include <queue>
+#include <unordered_map>
+#include <vector>
+
+#include "base/Fd.h"
+#include "base/NonCopyable.h"
+#include "net/Callbacks.h"
+#include "net/TimerId.h"
+
+class Channel;
+class EventLoop;
+
+class TimerQueue : NonCopyable
+{
+  public:
+    explicit TimerQueue(EventLoop *loop);
+    ~TimerQueue();
+
+    /// Runs cb at whenMs (on Timestamp::nowMs's clock).
+    TimerId add(int64_t whenMs, TimerCallback cb);
+    /// A cancelled timer never runs; cancelling one that ran does nothing.
+    void cancel(TimerId id);
+    size_t size() const
+    {
+        return callbacks_.size();
+    }
+
+  private:
+    struct Entry {
+        int64_t whenMs;
+        uint64_t sequence;
+        // The heap's top is the earliest, ties broken by age.
+        bool operator>(const Entry &o) const
+        {
+            return whenMs != o.whenMs ? whenMs > o.whenMs
+                                      : sequence > o.sequence;
+        }
+    };
+
+    void handleExpired();
+    void arm();
+
+    EventLoop *loop_;
+    Fd timerFd_;
+    std::unique_ptr<Channel> channel_;
+    uint64_t nextSequence_ = 1;
+    int64_t armedFor_ = -1; // the deadline the timerfd is set to, -1: none
+    // Cancelling only forgets the callback; its heap entry is dropped when
+    // it reaches the top. That keeps cancel O(1): idle timers are reset on
+    // every request.
+    std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> heap_;
+    std::unordered_map<uint64_t, TimerCallback> callbacks_;
+};
