@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 
@@ -83,7 +84,9 @@ std::string headerVariable(std::string_view name)
 {
     std::string var = "HTTP_";
     for (char c : name)
-        var += c == '-' ? '_' : (c >= 'a' && c <= 'z') ? char(c - 32) : c;
+        var += c == '-'                 ? '_'
+               : (c >= 'a' && c <= 'z') ? char(c - 'a' + 'A')
+                                        : c;
     return var;
 }
 
@@ -126,6 +129,7 @@ void addHeaderVariables(const HttpRequest &req, std::vector<std::string> &env)
     }
 }
 
+/// "NAME=value", from views.
 std::string joined(std::string_view name, std::string_view value)
 {
     std::string var(name);
@@ -271,22 +275,31 @@ std::unique_ptr<CgiJob> Cgi::start(EventLoop *loop, const HttpRequest &req,
         done(std::move(resp));
         return nullptr;
     }
+    std::shared_ptr<ScriptTask> task = makeTask(loop, req, script, done);
+    task->submit();
+    if (task->finished())
+        return nullptr; // answered at once: a failed start, or 503
+    return std::make_unique<JobHandle>(std::move(task));
+}
+
+/// A task for script, with its own copy of what it needs of req.
+std::shared_ptr<ScriptTask> Cgi::makeTask(EventLoop *loop,
+                                          const HttpRequest &req,
+                                          const Script &script,
+                                          ResponseCallback &done) const
+{
     ScriptRequest copy;
     copy.path = std::string(req.path);
     copy.filename = cfg_.root + "/" + script.name();
     copy.env = buildEnv(req, script);
     copy.body = std::string(req.body);
     copy.head = req.methodIs("HEAD");
-    std::shared_ptr<ScriptTask> task;
     if (script.php && !cfg_.fastcgiPass.empty())
-        task = std::make_shared<FastCgi>(loop, cfg_, rootFd_, std::move(copy),
+        return std::make_shared<FastCgi>(loop, cfg_, rootFd_, std::move(copy),
                                          std::move(done));
-    else
-        task = std::make_shared<CgiProcess>(
-            loop, cfg_, rootFd_, std::move(copy), std::move(done),
-            script.php ? phpCgi_ : cfg_.root + "/" + script.name());
-    task->submit();
-    if (task->finished())
-        return nullptr; // answered at once: a failed start, or 503
-    return std::make_unique<JobHandle>(std::move(task));
+    // php-cgi finds the script in SCRIPT_FILENAME; anything else is run
+    // itself.
+    std::string program = script.php ? phpCgi_ : copy.filename;
+    return std::make_shared<CgiProcess>(loop, cfg_, rootFd_, std::move(copy),
+                                        std::move(done), std::move(program));
 }

@@ -15,6 +15,7 @@
 #include "http/HttpResponse.h"
 
 class EventLoop;
+class ScriptTask;
 struct Config;
 
 /// Called on the loop's thread, once, with the script's answer (or 502,
@@ -71,6 +72,10 @@ class Cgi
     int refusal(const HttpRequest &req, const Script &script) const;
     std::vector<std::string> buildEnv(const HttpRequest &req,
                                       const Script &script) const;
+    std::shared_ptr<ScriptTask> makeTask(EventLoop *loop,
+                                         const HttpRequest &req,
+                                         const Script &script,
+                                         ResponseCallback &done) const;
 
     const Config &cfg_;
     std::string phpCgi_;

@@ -17,6 +17,7 @@
 
 #include "app/Config.h"
 #include "base/Logger.h"
+#include "base/NonCopyable.h"
 #include "net/Channel.h"
 #include "net/EventLoop.h"
 
@@ -35,6 +36,40 @@ std::vector<char *> pointers(const std::vector<std::string> &strings)
     p.push_back(nullptr);
     return p;
 }
+
+/// What posix_spawn does in the child before execve: stdin and stdout
+/// onto the pipes, chdir to the script's directory, a process group of its
+/// own (pgroup 0: the child's pid) so that a timeout can kill whatever the
+/// script started too, and the signal mask and SIGPIPE's disposition reset,
+/// since both survive execve and a script expects the defaults.
+struct SpawnSettings : NonCopyable {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+
+    SpawnSettings(int in, int out, const std::string &dir)
+    {
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_adddup2(&actions, in, STDIN_FILENO);
+        posix_spawn_file_actions_adddup2(&actions, out, STDOUT_FILENO);
+        posix_spawn_file_actions_addchdir_np(&actions, dir.c_str());
+        sigset_t none, sigpipe;
+        sigemptyset(&none);
+        sigemptyset(&sigpipe);
+        sigaddset(&sigpipe, SIGPIPE);
+        posix_spawnattr_init(&attr);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
+                                            POSIX_SPAWN_SETSIGMASK |
+                                            POSIX_SPAWN_SETSIGDEF);
+        posix_spawnattr_setpgroup(&attr, 0);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setsigdefault(&attr, &sigpipe);
+    }
+    ~SpawnSettings()
+    {
+        posix_spawn_file_actions_destroy(&actions);
+        posix_spawnattr_destroy(&attr);
+    }
+};
 
 std::string directoryOf(const std::string &filename)
 {
@@ -73,14 +108,12 @@ void CgiProcess::run()
     });
 }
 
-/// Starts the child with stdin and stdout on pipes, in its own process
-/// group and the script's directory, with the signal mask and SIGPIPE's
-/// disposition reset: both survive execve, and a script expects defaults.
+/// Starts the child with stdin and stdout on pipes. The pipes are
+/// close-on-exec: only the dup2 copies, 0 and 1, reach this child, and
+/// nothing of ours reaches another script started meanwhile.
 bool CgiProcess::spawn()
 {
     int in[2], out[2];
-    // Close-on-exec: only the dup2 copies, 0 and 1, reach this child, and
-    // nothing of ours reaches another script started meanwhile.
     if (pipe2(in, O_CLOEXEC) < 0) {
         Log::error("cgi %s: pipe: %s", req_.filename.c_str(), strerror(errno));
         return false;
@@ -94,40 +127,19 @@ bool CgiProcess::spawn()
     Fd childOut(out[1]);
     fromChild_.reset(out[0]);
 
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, childIn.get(), STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, childOut.get(), STDOUT_FILENO);
-    std::string dir = directoryOf(req_.filename);
-    posix_spawn_file_actions_addchdir_np(&actions, dir.c_str());
-
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, pipe;
-    sigemptyset(&none);
-    sigemptyset(&pipe);
-    sigaddset(&pipe, SIGPIPE);
-    // Its own process group (pgroup 0: the child's pid), so that a timeout
-    // can kill whatever the script started too.
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
-                                        POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &pipe);
-
+    SpawnSettings settings(childIn.get(), childOut.get(),
+                           directoryOf(req_.filename));
     std::vector<std::string> args = {program_};
     std::vector<char *> argv = pointers(args);
     std::vector<char *> envp = pointers(req_.env);
-    int err = posix_spawn(&pid_, program_.c_str(), &actions, &attr, argv.data(),
-                          envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
+    int err = posix_spawn(&pid_, program_.c_str(), &settings.actions,
+                          &settings.attr, argv.data(), envp.data());
     if (err != 0) {
         pid_ = -1;
         Log::error("cgi %s: %s", req_.filename.c_str(), strerror(err));
         return false;
     }
+    // Only our ends: the child's stay blocking, as a script expects.
     fcntl(toChild_.get(), F_SETFL, O_NONBLOCK);
     fcntl(fromChild_.get(), F_SETFL, O_NONBLOCK);
     return openPidfd();
@@ -251,24 +263,28 @@ void CgiProcess::childExited()
     reapWhenDone();
 }
 
-/// Once both the output has ended and the child has exited: reaps it (it
-/// is a zombie, so WNOHANG finds it), gives the slot back, answers.
+/// Once both the output has ended and the child has exited: reaps it,
+/// gives the slot back, answers.
 void CgiProcess::reapWhenDone()
 {
     if (!outputEnded_ || !exited_)
         return;
+    int wstatus = reap(WNOHANG); // a zombie by now: WNOHANG finds it
+    releaseSlot();
+    if (!abandoned())
+        report(wstatus);
+}
+
+/// Collects the child's exit status; it is not ours to watch any more.
+int CgiProcess::reap(int options)
+{
     int wstatus = 0;
-    while (waitpid(pid_, &wstatus, WNOHANG) < 0 && errno == EINTR)
+    while (waitpid(pid_, &wstatus, options) < 0 && errno == EINTR)
         continue;
     pid_ = -1;
     exit_->remove();
     pidfd_.reset();
-    releaseSlot();
-    if (abandoned()) {
-        std::shared_ptr<ScriptTask> last = std::move(keepAlive_);
-        return; // last may destroy this: nothing after it
-    }
-    report(wstatus);
+    return wstatus;
 }
 
 void CgiProcess::report(int wstatus)
@@ -290,6 +306,11 @@ void CgiProcess::report(int wstatus)
 void CgiProcess::cancel()
 {
     endOutput(0);
-    if (pid_ > 0) // not reaped yet: wait for the pidfd, owning ourselves
-        keepAlive_ = shared_from_this();
+    // The one wait of this file. The group has had its SIGKILL, which
+    // cannot be caught, so the child is already dying and the wait is
+    // short; waiting in the loop for the pidfd instead would leave a
+    // zombie whenever the loop stops first (the server's shutdown).
+    if (pid_ > 0)
+        reap(0);
+    releaseSlot();
 }

@@ -37,6 +37,7 @@ class CgiProcess : public ScriptTask
     void endOutput(int outcome);
     void childExited();
     void reapWhenDone();
+    int reap(int options);
     void report(int wstatus);
 
     const std::string program_;
@@ -53,8 +54,4 @@ class CgiProcess : public ScriptTask
     bool outputEnded_ = false;
     int outcome_ = 0; // once the output ended: 0, or 502 or 504 to answer
     bool exited_ = false;
-    // Set when the connection went away while the child ran: the task
-    // owns itself until the kernel reports the killed child's exit, so
-    // that no zombie is left behind.
-    std::shared_ptr<ScriptTask> keepAlive_;
 };

@@ -41,9 +41,13 @@ void appendRecord(std::string &out, unsigned char type, const char *content,
                   size_t length)
 {
     size_t padding = (8 - length % 8) % 8;
+    // version, type, requestId (two bytes), contentLength (two bytes),
+    // paddingLength, reserved.
     const char header[kHeaderLength] = {
-        char(kVersion1), char(type),    0, char(kRequestId), char(length >> 8),
-        char(length),    char(padding), 0,
+        char(kVersion1),       char(type),
+        char(kRequestId >> 8), char(kRequestId),
+        char(length >> 8),     char(length),
+        char(padding),         0,
     };
     out.append(header, kHeaderLength);
     out.append(content, length);

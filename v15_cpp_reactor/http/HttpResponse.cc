@@ -122,6 +122,7 @@ void HttpResponse::setError(int code)
     contentType = "text/html; charset=utf-8";
     file.reset();
     fileOffset = fileLength = 0;
+    bodyView = {};
     body = "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>" +
            title + "</title></head>\n<body>\n<h1>" + title +
            "</h1>\n</body></html>\n";
@@ -130,7 +131,7 @@ void HttpResponse::setError(int code)
 long long HttpResponse::contentLength() const
 {
     return file ? static_cast<long long>(fileLength)
-                : static_cast<long long>(body.size());
+                : static_cast<long long>(bodyBytes().size());
 }
 
 void HttpResponse::appendHead(Buffer &out) const

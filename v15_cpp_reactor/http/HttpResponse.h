@@ -20,6 +20,9 @@ class HttpResponse
     std::string contentType; // empty: no Content-Type header
     std::string headers;     // extra header lines, each ending in CRLF
     std::string body;
+    /// Or the body's bytes live elsewhere (the file cache) and stay valid
+    /// until the response has been handed to the connection.
+    std::string_view bodyView;
     std::shared_ptr<Fd> file; // or the body is a range of this file
     off_t fileOffset = 0;
     off_t fileLength = 0;
@@ -30,6 +33,11 @@ class HttpResponse
     void addHeader(std::string_view name, std::string_view value);
     /// Makes this a small HTML page for an error status.
     void setError(int status);
+    /// The bytes of the body, wherever they live (not the file range).
+    std::string_view bodyBytes() const
+    {
+        return bodyView.empty() ? std::string_view(body) : bodyView;
+    }
     /// The Content-Length: the file range's length, or the body's size.
     long long contentLength() const;
     /// Appends the status line and every header, through the empty line.

@@ -264,7 +264,7 @@ bool HttpServer::respond(const TcpConnectionPtr &conn, HttpSession &s,
     thread_local Buffer out;
     resp.appendHead(out);
     if (!resp.headOnly && !resp.file)
-        out.append(resp.body);
+        out.append(resp.bodyBytes());
     conn->send(out.view());
     out.retrieveAll();
     if (!resp.headOnly && resp.file)
@@ -275,7 +275,15 @@ bool HttpServer::respond(const TcpConnectionPtr &conn, HttpSession &s,
     s.served++;
     if (!keep) {
         s.closing = true;
-        conn->shutdown();
+        // A client that asked to close sends nothing more: close at once.
+        // Otherwise (an error, our limit, a stop) it may still be sending,
+        // and the lingering close keeps its reset from eating our answer.
+        if (parseError == 0 && !req.keepAlive()) {
+            conn->inputBuffer().retrieve(s.requestLength);
+            conn->closeWhenSent(); // it lingers if more bytes came
+        } else {
+            conn->shutdown();
+        }
         return false;
     }
     conn->inputBuffer().retrieve(s.requestLength);

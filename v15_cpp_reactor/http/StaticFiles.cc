@@ -220,13 +220,37 @@ bool readWhole(int fd, std::string &out)
     return true;
 }
 
-/// A small file kept in memory, with what proves it is still current.
+/// The validators of one file (RFC 9110 8.8): nginx's ETag,
+/// "<mtime>-<size>" in hex, and Last-Modified.
+struct Validators {
+    std::string etag;
+    std::string lastModified;
+
+    explicit Validators(const struct stat &st)
+        : etag(entityTag(st)), lastModified(httpDate(st.st_mtime))
+    {
+    }
+
+  private:
+    static std::string entityTag(const struct stat &st)
+    {
+        char text[48];
+        snprintf(text, sizeof text, "\"%llx-%llx\"",
+                 static_cast<unsigned long long>(st.st_mtime),
+                 static_cast<unsigned long long>(st.st_size));
+        return text;
+    }
+};
+
+/// A small file kept in memory, with what proves it is still current and
+/// its validators, formatted once rather than at every request.
 struct CachedFile {
     std::string key;      // the relative path, and "/" if one was asked for
     std::string statPath; // the file that answered it
     struct stat st;       // as fstat saw it through the safe descriptor
     bool isIndex;
     std::string content;
+    Validators validators;
 };
 
 } // namespace
@@ -273,8 +297,8 @@ struct StaticFiles::Cache {
         while (bytes + content.size() > kMaxCacheBytes)
             erase(std::prev(lru.end()));
         bytes += content.size();
-        lru.push_front(
-            CachedFile{key, f.statPath, f.st, f.isIndex, std::move(content)});
+        lru.push_front(CachedFile{key, f.statPath, f.st, f.isIndex,
+                                  std::move(content), Validators(f.st)});
         byKey[key] = lru.begin();
         return &lru.front();
     }
@@ -296,17 +320,6 @@ struct ByteRange {
 };
 
 enum class RangeAnswer { kWhole, kPartial, kUnsatisfiable };
-
-/// The validators of one file (RFC 9110 8.8): nginx's ETag,
-/// "<mtime>-<size>" in hex, and Last-Modified.
-std::string entityTag(const struct stat &st)
-{
-    char text[48];
-    snprintf(text, sizeof text, "\"%llx-%llx\"",
-             static_cast<unsigned long long>(st.st_mtime),
-             static_cast<unsigned long long>(st.st_size));
-    return text;
-}
 
 /// Whether a list of entity tags ("*" or #entity-tag, RFC 9110 13.1.2)
 /// holds etag by the weak comparison (8.8.3.2): W/ does not matter. A
@@ -424,10 +437,11 @@ RangeAnswer selectRange(std::string_view spec, off_t size, ByteRange &range)
 /// Sets resp's status and headers for the file st describes: 304, 416,
 /// 206 or 200. Returns the bytes of the file to send, length -1 for none.
 ByteRange prepareAnswer(const HttpRequest &req, const struct stat &st,
-                        const char *type, HttpResponse &resp)
+                        const Validators &v, const char *type,
+                        HttpResponse &resp)
 {
-    std::string etag = entityTag(st);
-    std::string modified = httpDate(st.st_mtime);
+    const std::string &etag = v.etag;
+    const std::string &modified = v.lastModified;
     // A 304 sends the validators and no representation metadata (RFC 9110
     // 15.4.5); appendHead leaves its Content-Length out.
     if (notModified(req, st, etag)) {
@@ -464,7 +478,7 @@ ByteRange prepareAnswer(const HttpRequest &req, const struct stat &st,
 void serveFile(const HttpRequest &req, const char *type, OpenedFile &f,
                HttpResponse &resp)
 {
-    ByteRange range = prepareAnswer(req, f.st, type, resp);
+    ByteRange range = prepareAnswer(req, f.st, Validators(f.st), type, resp);
     if (range.length < 0)
         return;
     resp.file = std::make_shared<Fd>(std::move(f.fd));
@@ -512,10 +526,13 @@ void StaticFiles::serve(const HttpRequest &req, HttpResponse &resp)
         }
     }
     const char *type = mimeType(cached->isIndex ? index_ : decoded);
-    ByteRange range = prepareAnswer(req, cached->st, type, resp);
+    ByteRange range =
+        prepareAnswer(req, cached->st, cached->validators, type, resp);
+    // No copy: the entry outlives the response's handing to the socket,
+    // which happens before this loop looks at the cache again.
     if (range.length >= 0)
-        resp.body.assign(cached->content, size_t(range.first),
-                         size_t(range.length));
+        resp.bodyView = std::string_view(cached->content)
+                            .substr(size_t(range.first), size_t(range.length));
 }
 
 bool StaticFiles::decodePath(std::string_view path, std::string &decoded,

@@ -34,6 +34,10 @@ void EventLoopThreadPool::start(int count)
                 ready.notify_one();
             }
             loop.loop();
+            // Another thread may still be inside loop.quit(), writing to
+            // its eventfd: the loop must outlive that call.
+            std::unique_lock<std::mutex> lock(releaseMutex_);
+            released_.wait(lock, [this] { return releasedFlag_; });
         });
     }
     // Wait until every thread has published its loop: a connection must
@@ -68,6 +72,11 @@ void EventLoopThreadPool::stop()
 {
     for (EventLoop *loop : loops_)
         loop->quit();
+    {
+        std::lock_guard<std::mutex> lock(releaseMutex_);
+        releasedFlag_ = true;
+        released_.notify_all();
+    }
     for (std::thread &t : threads_)
         t.join();
     threads_.clear();

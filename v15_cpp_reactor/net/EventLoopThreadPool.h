@@ -4,6 +4,8 @@
 /// base loop's thread.
 #pragma once
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -31,4 +33,8 @@ class EventLoopThreadPool : NonCopyable
     std::vector<std::thread> threads_;
     std::vector<EventLoop *> loops_;
     size_t next_ = 0;
+    // Each thread keeps its loop until stop() has finished quitting all.
+    std::mutex releaseMutex_;
+    std::condition_variable released_;
+    bool releasedFlag_ = false;
 };

@@ -146,7 +146,7 @@ void TcpConnection::handleWrite()
     if (hasPendingOutput())
         return;
     if (state_ == kDraining)
-        startLingering();
+        outputDone();
     else if (state_ == kConnected && writeCompleteCallback_)
         writeCompleteCallback_(shared_from_this());
 }
@@ -169,8 +169,29 @@ void TcpConnection::shutdown()
     if (state_ != kConnected)
         return;
     state_ = kDraining;
+    lingerWhenSent_ = true;
     if (!hasPendingOutput())
+        outputDone();
+}
+
+void TcpConnection::closeWhenSent()
+{
+    loop_->assertInLoopThread();
+    if (state_ != kConnected)
+        return;
+    state_ = kDraining;
+    // Unread bytes in the kernel's queue would turn close into a reset.
+    lingerWhenSent_ = input_.readableBytes() > 0;
+    if (!hasPendingOutput())
+        outputDone();
+}
+
+void TcpConnection::outputDone()
+{
+    if (lingerWhenSent_)
         startLingering();
+    else
+        handleClose();
 }
 
 // Closing a socket whose receive queue holds data sends a reset that can

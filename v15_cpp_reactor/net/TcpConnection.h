@@ -58,6 +58,9 @@ class TcpConnection : NonCopyable,
     /// the peer still sends for a moment before closing, so that a reset
     /// cannot destroy the last response in the peer's receive queue.
     void shutdown();
+    /// Closes once the output is out, without lingering: for a peer that
+    /// said it will send nothing more, and whose bytes have all been read.
+    void closeWhenSent();
     /// Closes now, dropping unsent output.
     void forceClose();
 
@@ -119,6 +122,7 @@ class TcpConnection : NonCopyable,
     /// Writes what the socket takes; false if the connection failed.
     bool writeSome();
     void startLingering();
+    void outputDone();
 
     EventLoop *loop_;
     Fd socket_;
@@ -130,6 +134,7 @@ class TcpConnection : NonCopyable,
     std::shared_ptr<Fd> file_; // sent after output_, if set
     off_t fileOffset_ = 0;
     off_t fileEnd_ = 0;
+    bool lingerWhenSent_ = true; // in kDraining: linger, or close at once
     size_t lingered_ = 0;
     size_t inputLimit_ = 1 << 20;
     int64_t lastProgressMs_ = 0;
