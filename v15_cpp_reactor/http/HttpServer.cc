@@ -21,6 +21,17 @@
 /// Where one connection is in answering its requests. Loop thread only;
 /// owned by the TcpConnection (its context).
 struct HttpSession {
+    explicit HttpSession(EventLoop *l) : loop(l) {}
+    // A closed connection's timer must go too: under a stream of short
+    // connections the heap would otherwise hold one per connection of the
+    // last keep-alive timeout.
+    ~HttpSession()
+    {
+        loop->cancel(deadline);
+    }
+
+    EventLoop *loop;
+    TimerId deadline;
     StaticFiles *files = nullptr;
     HttpParser parser;
     HttpRequest request;
@@ -59,7 +70,7 @@ void HttpServer::start(const std::vector<EventLoop *> &loops)
 
 void HttpServer::onConnection(const TcpConnectionPtr &conn)
 {
-    auto session = std::make_shared<HttpSession>();
+    auto session = std::make_shared<HttpSession>(conn->loop());
     for (auto &[loop, files] : files_)
         if (loop == conn->loop())
             session->files = files.get();
@@ -83,8 +94,8 @@ void HttpServer::onConnection(const TcpConnectionPtr &conn)
 void HttpServer::armDeadline(const TcpConnectionPtr &conn, int64_t whenMs)
 {
     std::weak_ptr<TcpConnection> weak = conn;
-    conn->loop()->runAfter(whenMs - Timestamp::nowMs(),
-                           [this, weak] { onDeadline(weak); });
+    sessionOf(conn).deadline = conn->loop()->runAfter(
+        whenMs - Timestamp::nowMs(), [this, weak] { onDeadline(weak); });
 }
 
 void HttpServer::onDeadline(const std::weak_ptr<TcpConnection> &weak)

@@ -42,6 +42,12 @@ void TcpConnection::connectEstablished()
     channel_->enableReading();
 }
 
+void TcpConnection::readNow()
+{
+    if (state_ == kConnected)
+        handleRead();
+}
+
 void TcpConnection::send(std::string_view data)
 {
     loop_->assertInLoopThread();

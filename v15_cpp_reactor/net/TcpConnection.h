@@ -112,6 +112,9 @@ class TcpConnection : NonCopyable,
 
     /// Called once by the server, on the loop thread, after construction.
     void connectEstablished();
+    /// Reads what has arrived without waiting for epoll to say so: a
+    /// client's first request is often there by the time we accept.
+    void readNow();
 
   private:
     enum State { kConnected, kDraining, kLingering, kClosed };

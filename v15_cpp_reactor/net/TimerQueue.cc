@@ -12,6 +12,11 @@
 #include "net/Channel.h"
 #include "net/EventLoop.h"
 
+namespace
+{
+constexpr size_t kCompactAbove = 64; // cancelled entries always tolerated
+}
+
 TimerQueue::TimerQueue(EventLoop *loop)
     : loop_(loop),
       timerFd_(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)),
@@ -32,7 +37,8 @@ TimerId TimerQueue::add(int64_t whenMs, TimerCallback cb)
 {
     loop_->assertInLoopThread();
     uint64_t sequence = nextSequence_++;
-    heap_.push({whenMs, sequence});
+    heap_.push_back({whenMs, sequence});
+    std::push_heap(heap_.begin(), heap_.end(), std::greater<Entry>());
     callbacks_.emplace(sequence, std::move(cb));
     if (armedFor_ < 0 || whenMs < armedFor_)
         arm();
@@ -43,21 +49,36 @@ void TimerQueue::cancel(TimerId id)
 {
     loop_->assertInLoopThread();
     callbacks_.erase(id.sequence);
-    if (callbacks_.empty()) {
-        // Nothing is left to run: drop the dead entries at once.
-        heap_ = {};
-        arm();
-    }
+    // The timerfd may stay armed for this timer: one early wake-up finds
+    // nothing to run, cheaper than a timerfd_settime at every cancel.
+    if (heap_.size() > 2 * callbacks_.size() + kCompactAbove)
+        dropCancelled();
+}
+
+void TimerQueue::dropCancelled()
+{
+    auto cancelled = [this](const Entry &e) {
+        return callbacks_.count(e.sequence) == 0;
+    };
+    heap_.erase(std::remove_if(heap_.begin(), heap_.end(), cancelled),
+                heap_.end());
+    std::make_heap(heap_.begin(), heap_.end(), std::greater<Entry>());
+}
+
+void TimerQueue::popTop()
+{
+    std::pop_heap(heap_.begin(), heap_.end(), std::greater<Entry>());
+    heap_.pop_back();
 }
 
 void TimerQueue::arm()
 {
-    while (!heap_.empty() && !callbacks_.count(heap_.top().sequence))
-        heap_.pop(); // cancelled
+    while (!heap_.empty() && !callbacks_.count(heap_.front().sequence))
+        popTop(); // cancelled
     struct itimerspec spec = {};
     armedFor_ = -1;
     if (!heap_.empty()) {
-        armedFor_ = heap_.top().whenMs;
+        armedFor_ = heap_.front().whenMs;
         // An absolute deadline: a delay computed from "now" would drift.
         spec.it_value.tv_sec = armedFor_ / 1000;
         spec.it_value.tv_nsec = (armedFor_ % 1000) * 1000000;
@@ -76,9 +97,9 @@ void TimerQueue::handleExpired()
         errno != EAGAIN)
         Log::error("timerfd read: %s", strerror(errno));
     int64_t now = Timestamp::nowMs();
-    while (!heap_.empty() && heap_.top().whenMs <= now) {
-        uint64_t sequence = heap_.top().sequence;
-        heap_.pop();
+    while (!heap_.empty() && heap_.front().whenMs <= now) {
+        uint64_t sequence = heap_.front().sequence;
+        popTop();
         auto it = callbacks_.find(sequence);
         if (it == callbacks_.end())
             continue; // cancelled

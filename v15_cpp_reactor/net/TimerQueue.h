@@ -5,7 +5,7 @@
 #pragma once
 
 #include <cstdint>
-#include <queue>
+#include <algorithm>
 #include <unordered_map>
 #include <vector>
 
@@ -46,6 +46,8 @@ class TimerQueue : NonCopyable
 
     void handleExpired();
     void arm();
+    void popTop();
+    void dropCancelled();
 
     EventLoop *loop_;
     Fd timerFd_;
@@ -53,8 +55,8 @@ class TimerQueue : NonCopyable
     uint64_t nextSequence_ = 1;
     int64_t armedFor_ = -1; // the deadline the timerfd is set to, -1: none
     // Cancelling only forgets the callback; its heap entry is dropped when
-    // it reaches the top. That keeps cancel O(1): idle timers are reset on
-    // every request.
-    std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> heap_;
+    // it reaches the top, or when such entries outnumber the live ones.
+    // That keeps cancel O(1) amortised: every connection cancels its timer.
+    std::vector<Entry> heap_; // a min-heap: std::greater with the heap calls
     std::unordered_map<uint64_t, TimerCallback> callbacks_;
 };
