@@ -121,6 +121,12 @@ void serveLocal(const std::string &location, int rootFd,
         local.query = std::string_view(location).substr(query + 1);
     StaticFiles files(rootFd, index);
     files.serve(local, resp);
+    // The body may be a view into files' cache, which ends with this
+    // function: the response keeps a copy instead.
+    if (!resp.bodyView.empty()) {
+        resp.body.assign(resp.bodyView);
+        resp.bodyView = {};
+    }
 }
 
 } // namespace

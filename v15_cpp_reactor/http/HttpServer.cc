@@ -18,37 +18,97 @@
 #include "net/TcpConnection.h"
 #include "net/TcpServer.h"
 
-/// Where one connection is in answering its requests. Loop thread only;
-/// owned by the TcpConnection (its context).
+/// One request being read and answered: the parser's state, the request's
+/// views, a script at work. Lent to a connection while it has a request in
+/// progress and given back to its loop's spares when it is idle, so that an
+/// idle keep-alive connection holds none.
+struct Exchange {
+    HttpParser parser;
+    HttpRequest request;
+    bool headComplete = false; // the parser is done with this request
+    size_t requestLength = 0;  // head and body of the request answered
+    int64_t headStartMs = -1;  // when the unfinished head began; -1: none
+    bool working = false;      // a script is producing the answer
+    std::unique_ptr<CgiJob> job;
+
+    void reset()
+    {
+        parser.reset();
+        request.clear();
+        headComplete = false;
+        requestLength = 0;
+        headStartMs = -1;
+    }
+};
+
+/// What one loop keeps for all its connections. Loop thread only.
+struct HttpServer::LoopState {
+    LoopState(HttpServer *s, EventLoop *l, int rootFd, const std::string &index)
+        : server(s), loop(l), files(rootFd, index)
+    {
+    }
+    HttpServer *server;
+    EventLoop *loop;
+    StaticFiles files;
+    std::vector<std::unique_ptr<Exchange>> spare; // at most kMaxSpare
+};
+
+/// One connection's part in HTTP, kept small: it lives as long as the
+/// connection, idle or not. Owned by the TcpConnection (its context).
 struct HttpSession {
-    explicit HttpSession(EventLoop *l) : loop(l) {}
+    explicit HttpSession(HttpServer::LoopState *s) : state(s) {}
     // A closed connection's timer must go too: under a stream of short
     // connections the heap would otherwise hold one per connection of the
     // last keep-alive timeout.
     ~HttpSession()
     {
-        loop->cancel(deadline);
+        state->loop->cancel(deadline);
     }
 
-    EventLoop *loop;
+    HttpServer::LoopState *state;
     TimerId deadline;
-    StaticFiles *files = nullptr;
-    HttpParser parser;
-    HttpRequest request;
-    bool headComplete = false; // the parser is done with this request
-    size_t requestLength = 0;  // head and body of the request answered
-    int served = 0;            // requests answered on this connection
-    int64_t headStartMs = -1;  // when the unfinished head began; -1: none
-    bool working = false;      // a script is producing the answer
-    bool closing = false;      // no more requests: shutdown after this
-    std::unique_ptr<CgiJob> job;
+    int served = 0;              // requests answered on this connection
+    bool closing = false;        // no more requests: shutdown after this
+    std::unique_ptr<Exchange> x; // the request in progress, if any
 };
 
 namespace
 {
+constexpr size_t kMaxSpare = 256; // exchanges a loop keeps for reuse
+
 HttpSession &sessionOf(const TcpConnectionPtr &conn)
 {
     return *static_cast<HttpSession *>(conn->context());
+}
+
+/// The session's exchange, taken from the loop's spares if it has none.
+Exchange &exchangeOf(HttpSession &s)
+{
+    if (!s.x) {
+        auto &spare = s.state->spare;
+        if (spare.empty()) {
+            s.x = std::make_unique<Exchange>();
+        } else {
+            s.x = std::move(spare.back());
+            spare.pop_back();
+        }
+    }
+    return *s.x;
+}
+
+/// Gives an idle session's exchange back to its loop.
+void releaseExchange(HttpSession &s)
+{
+    auto &spare = s.state->spare;
+    s.x->reset();
+    if (spare.size() < kMaxSpare)
+        spare.push_back(std::move(s.x));
+    s.x.reset();
+}
+
+bool isWorking(const HttpSession &s)
+{
+    return s.x && s.x->working;
 }
 } // namespace
 
@@ -57,6 +117,11 @@ HttpServer::HttpServer(const Config &cfg, TcpServer &tcp, Cgi &cgi, int rootFd)
 {
     tcp_.setConnectionCallback(
         [this](const TcpConnectionPtr &conn) { onConnection(conn); });
+    tcp_.setMessageCallback(
+        [this](const TcpConnectionPtr &c, Buffer *) { onMessage(c); });
+    tcp_.setWriteCompleteCallback(
+        [this](const TcpConnectionPtr &c) { onWriteComplete(c); });
+    tcp_.setInputLimit(kMaxHeadBytes + static_cast<size_t>(cfg_.maxBody));
 }
 
 HttpServer::~HttpServer() = default;
@@ -64,22 +129,17 @@ HttpServer::~HttpServer() = default;
 void HttpServer::start(const std::vector<EventLoop *> &loops)
 {
     for (EventLoop *loop : loops)
-        files_.emplace_back(loop,
-                            std::make_unique<StaticFiles>(rootFd_, cfg_.index));
+        loops_.push_back(
+            std::make_unique<LoopState>(this, loop, rootFd_, cfg_.index));
 }
 
 void HttpServer::onConnection(const TcpConnectionPtr &conn)
 {
-    auto session = std::make_shared<HttpSession>(conn->loop());
-    for (auto &[loop, files] : files_)
-        if (loop == conn->loop())
-            session->files = files.get();
-    conn->setContext(session);
-    conn->setInputLimit(kMaxHeadBytes + static_cast<size_t>(cfg_.maxBody));
-    conn->setMessageCallback(
-        [this](const TcpConnectionPtr &c, Buffer *) { onMessage(c); });
-    conn->setWriteCompleteCallback(
-        [this](const TcpConnectionPtr &c) { onWriteComplete(c); });
+    LoopState *state = nullptr;
+    for (auto &candidate : loops_)
+        if (candidate->loop == conn->loop())
+            state = candidate.get();
+    conn->setContext(std::make_shared<HttpSession>(state));
     if (shuttingDown_) {
         conn->shutdown();
         return;
@@ -93,34 +153,38 @@ void HttpServer::onConnection(const TcpConnectionPtr &conn)
 // connection has been busy since, it only re-arms for the time left.
 void HttpServer::armDeadline(const TcpConnectionPtr &conn, int64_t whenMs)
 {
+    // Only the weak pointer: it fits std::function's own storage, so a
+    // timer costs no allocation of its own.
     std::weak_ptr<TcpConnection> weak = conn;
-    sessionOf(conn).deadline = conn->loop()->runAfter(
-        whenMs - Timestamp::nowMs(), [this, weak] { onDeadline(weak); });
+    sessionOf(conn).deadline =
+        conn->loop()->runAfter(whenMs - Timestamp::nowMs(), [weak] {
+            if (TcpConnectionPtr c = weak.lock())
+                if (c->connected())
+                    sessionOf(c).state->server->onDeadline(c);
+        });
 }
 
-void HttpServer::onDeadline(const std::weak_ptr<TcpConnection> &weak)
+void HttpServer::onDeadline(const TcpConnectionPtr &conn)
 {
-    TcpConnectionPtr conn = weak.lock();
-    if (!conn || !conn->connected())
-        return;
     HttpSession &s = sessionOf(conn);
     const int64_t timeout = cfg_.keepaliveTimeout * int64_t(1000);
     int64_t now = Timestamp::nowMs();
-    if (s.working) { // the script has its own time limit
+    if (isWorking(s)) { // the script has its own time limit
         armDeadline(conn, now + timeout);
         return;
     }
     // A head must be whole within the timeout of its first byte: a client
     // trickling a byte at a time (slowloris) does not extend it.
-    if (s.headStartMs >= 0 && now >= s.headStartMs + timeout) {
+    int64_t headStart = s.x ? s.x->headStartMs : -1;
+    if (headStart >= 0 && now >= headStart + timeout) {
         HttpResponse resp;
         resp.setError(408);
         respond(conn, s, resp, 408);
         return;
     }
     int64_t deadline = conn->lastProgressMs() + timeout;
-    if (s.headStartMs >= 0)
-        deadline = std::min(deadline, s.headStartMs + timeout);
+    if (headStart >= 0)
+        deadline = std::min(deadline, headStart + timeout);
     if (now >= deadline) {
         conn->forceClose(); // idle: nobody is waiting for an answer
         return;
@@ -131,14 +195,14 @@ void HttpServer::onDeadline(const std::weak_ptr<TcpConnection> &weak)
 void HttpServer::onMessage(const TcpConnectionPtr &conn)
 {
     HttpSession &s = sessionOf(conn);
-    if (!s.working && !s.closing)
+    if (!isWorking(s) && !s.closing)
         answerRequests(conn, s);
 }
 
 void HttpServer::onWriteComplete(const TcpConnectionPtr &conn)
 {
     HttpSession &s = sessionOf(conn);
-    if (s.working || s.closing)
+    if (isWorking(s) || s.closing)
         return;
     conn->startReading();
     answerRequests(conn, s); // pipelined requests waited for the output
@@ -147,7 +211,7 @@ void HttpServer::onWriteComplete(const TcpConnectionPtr &conn)
 // A loop, not recursion: one read can bring thousands of small requests.
 void HttpServer::answerRequests(const TcpConnectionPtr &conn, HttpSession &s)
 {
-    while (conn->connected() && !s.working && !s.closing) {
+    while (conn->connected() && !isWorking(s) && !s.closing) {
         // The socket is full: answering more would only grow our output.
         // Reading stops too, so a client that never reads cannot grow the
         // input either; onWriteComplete goes on from here.
@@ -155,23 +219,27 @@ void HttpServer::answerRequests(const TcpConnectionPtr &conn, HttpSession &s)
             conn->stopReading();
             return;
         }
-        if (!answerOne(conn, s))
-            return;
+        if (!answerOne(conn, s, exchangeOf(s)))
+            break;
     }
+    if (s.x && !s.x->working && !s.closing &&
+        conn->inputBuffer().readableBytes() == 0)
+        releaseExchange(s); // idle: nothing of a next request has come
 }
 
-bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s)
+bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s,
+                           Exchange &x)
 {
     Buffer &in = conn->inputBuffer();
-    HttpRequest &req = s.request;
+    HttpRequest &req = x.request;
     req.remoteAddr = conn->peerAddress(); // errors are logged with it too
     HttpResponse resp;
     // Parsed again while the body arrives: the buffer may have moved, and
     // a finished parser only re-points the request's views at it.
-    auto r = s.parser.parse(in.peek(), in.readableBytes(), req);
+    auto r = x.parser.parse(in.peek(), in.readableBytes(), req);
     if (r == HttpParser::kNeedMore) {
-        if (in.readableBytes() > 0 && s.headStartMs < 0)
-            s.headStartMs = conn->loop()->pollReturnMs();
+        if (in.readableBytes() > 0 && x.headStartMs < 0)
+            x.headStartMs = conn->loop()->pollReturnMs();
         return false;
     }
     if (r == HttpParser::kError) {
@@ -179,32 +247,32 @@ bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s)
         respond(conn, s, resp, req.status);
         return false;
     }
-    if (!s.headComplete) {
+    if (!x.headComplete) {
         // Refused before it is read: the body never enters memory.
         if (req.contentLength > cfg_.maxBody) {
             resp.setError(413);
             respond(conn, s, resp, 413);
             return false;
         }
-        s.headComplete = true; // the body now has the idle timeout
-        s.headStartMs = -1;
-        s.requestLength =
-            s.parser.headLength() + static_cast<size_t>(req.contentLength);
+        x.headComplete = true; // the body now has the idle timeout
+        x.headStartMs = -1;
+        x.requestLength =
+            x.parser.headLength() + static_cast<size_t>(req.contentLength);
     }
-    if (in.readableBytes() < s.requestLength)
+    if (in.readableBytes() < x.requestLength)
         return false; // the body is still on its way
-    req.body = std::string_view(in.peek() + s.parser.headLength(),
+    req.body = std::string_view(in.peek() + x.parser.headLength(),
                                 static_cast<size_t>(req.contentLength));
     if (cgi_.wants(req)) {
-        startScript(conn, s);
+        startScript(conn, x);
         return false;
     }
-    route(s, req, resp);
+    route(s.state->files, req, resp);
     return respond(conn, s, resp, 0);
 }
 
 // What http_handle did in the C stages: /echo, scripts, then files.
-void HttpServer::route(HttpSession &s, const HttpRequest &req,
+void HttpServer::route(StaticFiles &files, const HttpRequest &req,
                        HttpResponse &resp)
 {
     bool isEcho = req.path == "/echo";
@@ -222,31 +290,32 @@ void HttpServer::route(HttpSession &s, const HttpRequest &req,
         resp.addHeader("Allow", isEcho ? "POST" : "GET, HEAD");
         return;
     }
-    s.files->serve(req, resp);
+    files.serve(req, resp);
 }
 
-void HttpServer::startScript(const TcpConnectionPtr &conn, HttpSession &s)
+void HttpServer::startScript(const TcpConnectionPtr &conn, Exchange &x)
 {
-    s.working = true;
+    x.working = true;
     conn->stopReading(); // the next request waits for this answer
     std::weak_ptr<TcpConnection> weak = conn;
     auto job =
-        cgi_.start(conn->loop(), s.request, [this, weak](HttpResponse &&resp) {
+        cgi_.start(conn->loop(), x.request, [this, weak](HttpResponse &&resp) {
             if (TcpConnectionPtr c = weak.lock())
                 scriptDone(c, std::move(resp));
         });
-    if (s.working) // not answered at once (a 404, say) inside start()
-        s.job = std::move(job);
+    if (x.working) // not answered at once (a 404, say) inside start()
+        x.job = std::move(job);
 }
 
 void HttpServer::scriptDone(const TcpConnectionPtr &conn, HttpResponse &&resp)
 {
     HttpSession &s = sessionOf(conn);
+    Exchange &x = *s.x;
     // We are inside one of the job's own callbacks: destroy it once they
     // have returned, not now.
-    std::shared_ptr<CgiJob> finished = std::move(s.job);
+    std::shared_ptr<CgiJob> finished = std::move(x.job);
     conn->loop()->queueInLoop([finished] {});
-    s.working = false;
+    x.working = false;
     if (!conn->connected() || !respond(conn, s, resp, 0))
         return;
     // The next pipelined request, from the loop rather than from here: we
@@ -262,7 +331,8 @@ void HttpServer::scriptDone(const TcpConnectionPtr &conn, HttpResponse &&resp)
 bool HttpServer::respond(const TcpConnectionPtr &conn, HttpSession &s,
                          HttpResponse &resp, int parseError)
 {
-    const HttpRequest &req = s.request;
+    Exchange &x = exchangeOf(s);
+    const HttpRequest &req = x.request;
     resp.headOnly = req.methodIs("HEAD");
     bool keep = parseError == 0 && req.keepAlive() && !shuttingDown_ &&
                 s.served + 1 < cfg_.keepaliveRequests;
@@ -282,7 +352,7 @@ bool HttpServer::respond(const TcpConnectionPtr &conn, HttpSession &s,
         conn->sendFile(resp.file, resp.fileOffset, resp.fileLength);
 
     if (Log::accessEnabled())
-        logAccess(s, resp);
+        logAccess(req, resp);
     s.served++;
     if (!keep) {
         s.closing = true;
@@ -290,24 +360,20 @@ bool HttpServer::respond(const TcpConnectionPtr &conn, HttpSession &s,
         // Otherwise (an error, our limit, a stop) it may still be sending,
         // and the lingering close keeps its reset from eating our answer.
         if (parseError == 0 && !req.keepAlive()) {
-            conn->inputBuffer().retrieve(s.requestLength);
+            conn->inputBuffer().retrieve(x.requestLength);
             conn->closeWhenSent(); // it lingers if more bytes came
         } else {
             conn->shutdown();
         }
         return false;
     }
-    conn->inputBuffer().retrieve(s.requestLength);
-    s.requestLength = 0;
-    s.headComplete = false;
-    s.parser.reset();
-    s.request.clear();
+    conn->inputBuffer().retrieve(x.requestLength);
+    x.reset();
     return true;
 }
 
-void HttpServer::logAccess(const HttpSession &s, const HttpResponse &resp)
+void HttpServer::logAccess(const HttpRequest &req, const HttpResponse &resp)
 {
-    const HttpRequest &req = s.request;
     Log::AccessRecord record;
     record.remoteAddr = req.remoteAddr;
     record.method = req.method;
@@ -329,7 +395,7 @@ void HttpServer::beginShutdown()
         HttpSession *s = static_cast<HttpSession *>(conn->context());
         if (s == nullptr)
             return;
-        bool busy = s->working || conn->hasPendingOutput();
+        bool busy = isWorking(*s) || conn->hasPendingOutput();
         if (!busy) {
             s->closing = true;
             conn->shutdown(); // idle, or a head not yet whole: close now

@@ -19,11 +19,15 @@ class HttpResponse;
 class StaticFiles;
 class TcpServer;
 struct Config;
+struct Exchange;
 struct HttpSession;
 
 class HttpServer : NonCopyable
 {
   public:
+    /// A loop's file cache and spare exchanges (HttpServer.cc).
+    struct LoopState;
+
     /// The server answers on tcp's connections; cfg, tcp and cgi must
     /// outlive it. rootFd is the document root, opened at startup.
     HttpServer(const Config &cfg, TcpServer &tcp, Cgi &cgi, int rootFd);
@@ -39,25 +43,25 @@ class HttpServer : NonCopyable
     void onConnection(const TcpConnectionPtr &conn);
     void onMessage(const TcpConnectionPtr &conn);
     void onWriteComplete(const TcpConnectionPtr &conn);
-    void onDeadline(const std::weak_ptr<TcpConnection> &weak);
+    void onDeadline(const TcpConnectionPtr &conn);
     void armDeadline(const TcpConnectionPtr &conn, int64_t whenMs);
 
     void answerRequests(const TcpConnectionPtr &conn, HttpSession &s);
     /// One request from the input: false when no more can be answered now.
-    bool answerOne(const TcpConnectionPtr &conn, HttpSession &s);
-    void route(HttpSession &s, const HttpRequest &req, HttpResponse &resp);
-    void startScript(const TcpConnectionPtr &conn, HttpSession &s);
+    bool answerOne(const TcpConnectionPtr &conn, HttpSession &s, Exchange &x);
+    void route(StaticFiles &files, const HttpRequest &req, HttpResponse &resp);
+    void startScript(const TcpConnectionPtr &conn, Exchange &x);
     void scriptDone(const TcpConnectionPtr &conn, HttpResponse &&resp);
     /// Sends resp as the answer to the current request; status is 0 or
     /// the parser's error. Returns whether the connection stays open.
     bool respond(const TcpConnectionPtr &conn, HttpSession &s,
                  HttpResponse &resp, int parseError);
-    void logAccess(const HttpSession &s, const HttpResponse &resp);
+    void logAccess(const HttpRequest &req, const HttpResponse &resp);
 
     const Config &cfg_;
     TcpServer &tcp_;
     Cgi &cgi_;
     int rootFd_;
-    std::vector<std::pair<EventLoop *, std::unique_ptr<StaticFiles>>> files_;
+    std::vector<std::unique_ptr<LoopState>> loops_;
     std::atomic<bool> shuttingDown_{false}; // read on every loop
 };

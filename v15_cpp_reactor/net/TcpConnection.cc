@@ -10,7 +10,6 @@
 
 #include "net/Channel.h"
 #include "net/EventLoop.h"
-#include "net/Socket.h"
 
 namespace
 {
@@ -18,16 +17,17 @@ constexpr int64_t kLingerMs = 1000;    // how long a closing socket drains
 constexpr size_t kLingerBytes = 65536; // and how much it reads and drops
 } // namespace
 
+// The channel is made from the parameter: members start in declaration
+// order, and socket_ comes after channel_.
 TcpConnection::TcpConnection(EventLoop *loop, Fd socket,
-                             const sockaddr_in &peer)
-    : loop_(loop), socket_(std::move(socket)),
-      channel_(std::make_unique<Channel>(loop, socket_.get())),
-      peerAddress_(Socket::addressText(peer)),
-      lastProgressMs_(loop->pollReturnMs())
+                             const sockaddr_in &peer, const Shared &shared)
+    : loop_(loop), shared_(shared), lastProgressMs_(loop->pollReturnMs()),
+      channel_(loop, socket.get()), socket_(std::move(socket))
 {
-    channel_->setReadCallback([this] { handleRead(); });
-    channel_->setWriteCallback([this] { handleWrite(); });
-    channel_->setCloseCallback([this] { handleClose(); });
+    inet_ntop(AF_INET, &peer.sin_addr, peerAddress_, sizeof peerAddress_);
+    channel_.setReadCallback([this] { handleRead(); });
+    channel_.setWriteCallback([this] { handleWrite(); });
+    channel_.setCloseCallback([this] { handleClose(); });
 }
 
 TcpConnection::~TcpConnection()
@@ -38,8 +38,8 @@ TcpConnection::~TcpConnection()
 void TcpConnection::connectEstablished()
 {
     loop_->assertInLoopThread();
-    channel_->tie(shared_from_this());
-    channel_->enableReading();
+    channel_.tie(shared_from_this());
+    channel_.enableReading();
 }
 
 void TcpConnection::readNow()
@@ -53,48 +53,64 @@ void TcpConnection::send(std::string_view data)
     loop_->assertInLoopThread();
     if (state_ != kConnected)
         return;
-    output_.append(data);
-    if (!channel_->isWriting() && !writeSome())
+    io().output.append(data);
+    if (!channel_.isWriting() && !writeSome())
         handleClose();
 }
 
 void TcpConnection::sendFile(std::shared_ptr<Fd> file, off_t offset, off_t len)
 {
     loop_->assertInLoopThread();
-    assert(!file_ && "one file at a time: wait for write completion");
+    Io &b = io();
+    assert(!b.file && "one file at a time: wait for write completion");
     if (state_ != kConnected)
         return;
-    file_ = std::move(file);
-    fileOffset_ = offset;
-    fileEnd_ = offset + len;
-    if (!channel_->isWriting() && !writeSome())
+    b.file = std::move(file);
+    b.fileOffset = offset;
+    b.fileEnd = offset + len;
+    if (!channel_.isWriting() && !writeSome())
         handleClose();
 }
 
 bool TcpConnection::hasPendingOutput() const
 {
-    return output_.readableBytes() > 0 || file_ != nullptr;
+    return io_ && (io_->output.readableBytes() > 0 || io_->file != nullptr);
+}
+
+TcpConnection::Io &TcpConnection::io()
+{
+    if (!io_)
+        io_ = std::make_unique<Io>();
+    return *io_;
+}
+
+void TcpConnection::releaseIoIfIdle()
+{
+    if (io_ && io_->input.readableBytes() == 0 && !hasPendingOutput())
+        io_.reset();
 }
 
 bool TcpConnection::writeSome()
 {
-    while (output_.readableBytes() > 0) {
+    Io &b = io();
+    while (b.output.readableBytes() > 0) {
         ssize_t n =
-            ::write(socket_.get(), output_.peek(), output_.readableBytes());
+            ::write(socket_.get(), b.output.peek(), b.output.readableBytes());
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
             break;
         if (n < 0)
             return false; // EPIPE, ECONNRESET: the peer is gone
-        output_.retrieve(static_cast<size_t>(n));
+        b.output.retrieve(static_cast<size_t>(n));
         lastProgressMs_ = loop_->pollReturnMs();
     }
     // sendfile(2) on a non-blocking socket sends what fits and moves
-    // fileOffset_, where the next call resumes.
-    while (output_.readableBytes() == 0 && file_ && fileOffset_ < fileEnd_) {
-        ssize_t n = sendfile(socket_.get(), file_->get(), &fileOffset_,
-                             static_cast<size_t>(fileEnd_ - fileOffset_));
+    // b.fileOffset, where the next call resumes.
+    while (b.output.readableBytes() == 0 && b.file &&
+           b.fileOffset < b.fileEnd) {
+        ssize_t n = sendfile(socket_.get(), b.file->get(), &b.fileOffset,
+                             static_cast<size_t>(b.fileEnd - b.fileOffset));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
@@ -103,14 +119,14 @@ bool TcpConnection::writeSome()
             return false; // an error, or the file shrank under us
         lastProgressMs_ = loop_->pollReturnMs();
     }
-    if (file_ && fileOffset_ >= fileEnd_)
-        file_.reset();
+    if (b.file && b.fileOffset >= b.fileEnd)
+        b.file.reset();
     if (hasPendingOutput()) {
-        channel_->enableWriting(); // EPOLLOUT says when to go on
+        channel_.enableWriting(); // EPOLLOUT says when to go on
         return true;
     }
-    output_.releaseIfEmpty();
-    channel_->disableWriting();
+    b.output.releaseIfEmpty();
+    channel_.disableWriting();
     return true;
 }
 
@@ -120,7 +136,7 @@ void TcpConnection::handleRead()
         char sink[4096];
         ssize_t n = ::read(socket_.get(), sink, sizeof sink);
         if (n > 0)
-            lingered_ += static_cast<size_t>(n);
+            lingered_ += static_cast<uint32_t>(n);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) ||
             lingered_ > kLingerBytes)
             handleClose();
@@ -128,14 +144,15 @@ void TcpConnection::handleRead()
     }
     if (state_ != kConnected)
         return; // draining: what comes after the last request is not read
-    size_t held = input_.readableBytes();
-    ssize_t n = input_.readFd(socket_.get(),
-                              held < inputLimit_ ? inputLimit_ - held : 0);
+    Buffer &input = io().input;
+    size_t held = input.readableBytes();
+    size_t limit = shared_.inputLimit;
+    ssize_t n = input.readFd(socket_.get(), held < limit ? limit - held : 0);
     if (n > 0) {
         lastProgressMs_ = loop_->pollReturnMs();
-        messageCallback_(shared_from_this(), &input_);
-        if (input_.readableBytes() == 0)
-            input_.releaseIfEmpty(); // an idle connection holds no buffer
+        shared_.onMessage(shared_from_this(), &input);
+        input.releaseIfEmpty();
+        releaseIoIfIdle(); // an idle connection holds no buffer
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
         handleClose(); // closed or reset: nobody is left to answer
     }
@@ -143,7 +160,7 @@ void TcpConnection::handleRead()
 
 void TcpConnection::handleWrite()
 {
-    if (!channel_->isWriting())
+    if (!channel_.isWriting())
         return;
     if (!writeSome()) {
         handleClose();
@@ -151,22 +168,23 @@ void TcpConnection::handleWrite()
     }
     if (hasPendingOutput())
         return;
+    releaseIoIfIdle();
     if (state_ == kDraining)
         outputDone();
-    else if (state_ == kConnected && writeCompleteCallback_)
-        writeCompleteCallback_(shared_from_this());
+    else if (state_ == kConnected && shared_.onWriteComplete)
+        shared_.onWriteComplete(shared_from_this());
 }
 
 void TcpConnection::stopReading()
 {
     if (state_ == kConnected)
-        channel_->disableReading();
+        channel_.disableReading();
 }
 
 void TcpConnection::startReading()
 {
     if (state_ == kConnected)
-        channel_->enableReading();
+        channel_.enableReading();
 }
 
 void TcpConnection::shutdown()
@@ -187,7 +205,7 @@ void TcpConnection::closeWhenSent()
         return;
     state_ = kDraining;
     // Unread bytes in the kernel's queue would turn close into a reset.
-    lingerWhenSent_ = input_.readableBytes() > 0;
+    lingerWhenSent_ = io_ && io_->input.readableBytes() > 0;
     if (!hasPendingOutput())
         outputDone();
 }
@@ -207,8 +225,8 @@ void TcpConnection::startLingering()
 {
     ::shutdown(socket_.get(), SHUT_WR);
     state_ = kLingering;
-    channel_->disableWriting();
-    channel_->enableReading();
+    channel_.disableWriting();
+    channel_.enableReading();
     std::weak_ptr<TcpConnection> weak = shared_from_this();
     lingerTimer_ = loop_->runAfter(kLingerMs, [weak] {
         if (auto self = weak.lock())
@@ -228,11 +246,12 @@ void TcpConnection::handleClose()
         return;
     state_ = kClosed;
     loop_->cancel(lingerTimer_);
-    channel_->remove();
-    file_.reset();
+    channel_.remove();
+    if (io_)
+        io_->file.reset(); // not io_ itself: a caller may hold its input
     // Keep ourselves alive through the callback, which drops the server's
     // reference; the destructor then runs when this call returns.
     TcpConnectionPtr self = shared_from_this();
-    if (closeCallback_)
-        closeCallback_(self);
+    if (shared_.onClose)
+        shared_.onClose(self);
 }

@@ -8,24 +8,38 @@
 #include <netinet/in.h>
 #include <sys/types.h>
 
+#include <arpa/inet.h>
+
+#include <cstdint>
 #include <memory>
-#include <string>
 #include <string_view>
 
 #include "base/Fd.h"
 #include "base/NonCopyable.h"
 #include "net/Buffer.h"
 #include "net/Callbacks.h"
+#include "net/Channel.h"
 #include "net/TimerId.h"
 
-class Channel;
 class EventLoop;
 
 class TcpConnection : NonCopyable,
                       public std::enable_shared_from_this<TcpConnection>
 {
   public:
-    TcpConnection(EventLoop *loop, Fd socket, const sockaddr_in &peer);
+    /// What all the connections of one loop share, kept once rather than
+    /// in each of them: ten thousand idle connections would otherwise hold
+    /// ten thousand copies of the same callbacks.
+    struct Shared {
+        MessageCallback onMessage;
+        WriteCompleteCallback onWriteComplete; // after output had to wait
+        CloseCallback onClose;
+        size_t inputLimit = 1 << 20; // unread bytes held at most
+    };
+
+    /// shared must outlive the connection.
+    TcpConnection(EventLoop *loop, Fd socket, const sockaddr_in &peer,
+                  const Shared &shared);
     ~TcpConnection();
 
     EventLoop *loop() const
@@ -33,7 +47,7 @@ class TcpConnection : NonCopyable,
         return loop_;
     }
     /// The peer's IPv4 address as text ("127.0.0.1").
-    const std::string &peerAddress() const
+    std::string_view peerAddress() const
     {
         return peerAddress_;
     }
@@ -51,7 +65,7 @@ class TcpConnection : NonCopyable,
     bool hasPendingOutput() const;
     size_t outputBytes() const
     {
-        return output_.readableBytes();
+        return io_ ? io_->output.readableBytes() : 0;
     }
 
     /// Half-closes (FIN) once the output is out, then reads and drops what
@@ -68,14 +82,9 @@ class TcpConnection : NonCopyable,
     /// retrieves what it has answered.
     Buffer &inputBuffer()
     {
-        return input_;
+        return io().input;
     }
 
-    /// The most bytes the input buffer may hold (the largest request).
-    void setInputLimit(size_t limit)
-    {
-        inputLimit_ = limit;
-    }
     /// When bytes last moved either way (EventLoop::pollReturnMs's clock).
     int64_t lastProgressMs() const
     {
@@ -97,19 +106,6 @@ class TcpConnection : NonCopyable,
         return context_.get();
     }
 
-    void setMessageCallback(MessageCallback cb)
-    {
-        messageCallback_ = std::move(cb);
-    }
-    void setWriteCompleteCallback(WriteCompleteCallback cb)
-    {
-        writeCompleteCallback_ = std::move(cb);
-    }
-    void setCloseCallback(CloseCallback cb)
-    {
-        closeCallback_ = std::move(cb);
-    }
-
     /// Called once by the server, on the loop thread, after construction.
     void connectEstablished();
     /// Reads what has arrived without waiting for epoll to say so: a
@@ -117,7 +113,23 @@ class TcpConnection : NonCopyable,
     void readNow();
 
   private:
-    enum State { kConnected, kDraining, kLingering, kClosed };
+    enum State : uint8_t { kConnected, kDraining, kLingering, kClosed };
+
+    /// The buffers and the file range, only while bytes are on their way:
+    /// an idle connection gives them back (releaseIoIfIdle), so it costs
+    /// its few fields and nothing more.
+    struct Io {
+        Buffer input;
+        Buffer output;
+        std::shared_ptr<Fd> file; // sent after output, if set
+        off_t fileOffset = 0;
+        off_t fileEnd = 0;
+    };
+    /// Made on first use.
+    Io &io();
+    /// Called only from the event handlers, never inside a callback that
+    /// may hold a reference into the buffers.
+    void releaseIoIfIdle();
 
     void handleRead();
     void handleWrite();
@@ -127,23 +139,17 @@ class TcpConnection : NonCopyable,
     void startLingering();
     void outputDone();
 
+    // Ordered by size, so the padding between members stays small.
     EventLoop *loop_;
-    Fd socket_;
-    std::unique_ptr<Channel> channel_;
-    std::string peerAddress_;
-    State state_ = kConnected;
-    Buffer input_;
-    Buffer output_;
-    std::shared_ptr<Fd> file_; // sent after output_, if set
-    off_t fileOffset_ = 0;
-    off_t fileEnd_ = 0;
-    bool lingerWhenSent_ = true; // in kDraining: linger, or close at once
-    size_t lingered_ = 0;
-    size_t inputLimit_ = 1 << 20;
+    const Shared &shared_;
+    std::shared_ptr<void> context_;
+    std::unique_ptr<Io> io_;
     int64_t lastProgressMs_ = 0;
     TimerId lingerTimer_;
-    std::shared_ptr<void> context_;
-    MessageCallback messageCallback_;
-    WriteCompleteCallback writeCompleteCallback_;
-    CloseCallback closeCallback_;
+    Channel channel_;
+    Fd socket_;
+    uint32_t lingered_ = 0;
+    State state_ = kConnected;
+    bool lingerWhenSent_ = true; // in kDraining: linger, or close at once
+    char peerAddress_[INET_ADDRSTRLEN] = "";
 };

@@ -29,44 +29,50 @@ void TcpServer::start(int ioThreads)
 {
     pool_->start(ioThreads);
     loops_ = pool_->allLoops();
-    for (size_t i = 0; i < loops_.size(); i++)
-        sets_.push_back(std::make_unique<ConnectionSet>());
+    for (EventLoop *loop : loops_) {
+        auto slot = std::make_unique<LoopSlot>();
+        slot->loop = loop;
+        slot->shared.onMessage = messageCallback_;
+        slot->shared.onWriteComplete = writeCompleteCallback_;
+        slot->shared.inputLimit = inputLimit_;
+        LoopSlot *raw = slot.get();
+        slot->shared.onClose = [this, raw](const TcpConnectionPtr &closed) {
+            raw->connections.erase(closed);
+            connectionCount_--;
+        };
+        slots_.push_back(std::move(slot));
+    }
 }
 
-TcpServer::ConnectionSet *TcpServer::setOf(EventLoop *loop)
+TcpServer::LoopSlot *TcpServer::slotOf(EventLoop *loop)
 {
-    for (size_t i = 0; i < loops_.size(); i++)
-        if (loops_[i] == loop)
-            return sets_[i].get();
+    for (const auto &slot : slots_)
+        if (slot->loop == loop)
+            return slot.get();
     return nullptr;
 }
 
 void TcpServer::newConnection(Fd socket, const sockaddr_in &peer)
 {
     Socket::setNoDelay(socket.get());
-    EventLoop *loop = pool_->nextLoop();
-    ConnectionSet *set = setOf(loop);
+    LoopSlot *slot = slotOf(pool_->nextLoop());
     connectionCount_++;
-    if (loop == baseLoop_) {
-        establish(loop, set, std::move(socket), peer);
+    if (slot->loop == baseLoop_) {
+        establish(slot, std::move(socket), peer);
         return;
     }
     // A functor must be copyable: the descriptor travels as a number and
     // is owned again on the other side.
     int fd = socket.release();
-    loop->queueInLoop(
-        [this, loop, set, fd, peer] { establish(loop, set, Fd(fd), peer); });
+    slot->loop->queueInLoop(
+        [this, slot, fd, peer] { establish(slot, Fd(fd), peer); });
 }
 
-void TcpServer::establish(EventLoop *loop, ConnectionSet *set, Fd socket,
-                          const sockaddr_in &peer)
+void TcpServer::establish(LoopSlot *slot, Fd socket, const sockaddr_in &peer)
 {
-    auto conn = std::make_shared<TcpConnection>(loop, std::move(socket), peer);
-    set->insert(conn);
-    conn->setCloseCallback([this, set](const TcpConnectionPtr &closed) {
-        set->erase(closed);
-        connectionCount_--;
-    });
+    auto conn = std::make_shared<TcpConnection>(slot->loop, std::move(socket),
+                                                peer, slot->shared);
+    slot->connections.insert(conn);
     conn->connectEstablished();
     if (connectionCallback_)
         connectionCallback_(conn);
@@ -83,9 +89,9 @@ void TcpServer::stopAccepting()
 
 void TcpServer::forEachConnection(ConnectionCallback fn)
 {
-    for (size_t i = 0; i < loops_.size(); i++) {
-        ConnectionSet *set = sets_[i].get();
-        loops_[i]->runInLoop([set, fn] {
+    for (const auto &slot : slots_) {
+        auto *set = &slot->connections;
+        slot->loop->runInLoop([set, fn] {
             // A copy: fn may close a connection, which erases it from set.
             std::vector<TcpConnectionPtr> conns(set->begin(), set->end());
             for (const TcpConnectionPtr &conn : conns)
@@ -102,9 +108,9 @@ void TcpServer::stop()
     // caller waits until all have done so before the loops go away.
     std::mutex mutex;
     std::condition_variable done;
-    size_t remaining = loops_.size();
-    for (size_t i = 0; i < loops_.size(); i++) {
-        ConnectionSet *set = sets_[i].get();
+    size_t remaining = slots_.size();
+    for (const auto &slot : slots_) {
+        auto *set = &slot->connections;
         auto closeAll = [set, &mutex, &done, &remaining] {
             std::vector<TcpConnectionPtr> conns(set->begin(), set->end());
             for (const TcpConnectionPtr &conn : conns)
@@ -113,10 +119,10 @@ void TcpServer::stop()
             remaining--;
             done.notify_one();
         };
-        if (loops_[i] == baseLoop_)
+        if (slot->loop == baseLoop_)
             closeAll();
         else
-            loops_[i]->runInLoop(closeAll);
+            slot->loop->runInLoop(closeAll);
     }
     {
         std::unique_lock<std::mutex> lock(mutex);
@@ -124,5 +130,5 @@ void TcpServer::stop()
     }
     pool_->stop();
     loops_.clear();
-    sets_.clear();
+    slots_.clear();
 }

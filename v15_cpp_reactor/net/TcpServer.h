@@ -13,6 +13,7 @@
 #include "base/Fd.h"
 #include "base/NonCopyable.h"
 #include "net/Callbacks.h"
+#include "net/TcpConnection.h"
 
 class Acceptor;
 class EventLoop;
@@ -25,10 +26,23 @@ class TcpServer : NonCopyable
     TcpServer(EventLoop *baseLoop, Fd listenFd);
     ~TcpServer();
 
-    /// Set before start(): called on the connection's loop.
+    /// Set before start(); each is called on the connection's own loop.
     void setConnectionCallback(ConnectionCallback cb)
     {
         connectionCallback_ = std::move(cb);
+    }
+    void setMessageCallback(MessageCallback cb)
+    {
+        messageCallback_ = std::move(cb);
+    }
+    void setWriteCompleteCallback(WriteCompleteCallback cb)
+    {
+        writeCompleteCallback_ = std::move(cb);
+    }
+    /// The most unread bytes a connection holds (the largest request).
+    void setInputLimit(size_t limit)
+    {
+        inputLimit_ = limit;
     }
 
     /// Starts ioThreads loops (0: the base loop serves connections too)
@@ -52,19 +66,26 @@ class TcpServer : NonCopyable
     void stop();
 
   private:
-    // The connections one loop owns; touched only on that loop's thread.
-    using ConnectionSet = std::unordered_set<TcpConnectionPtr>;
+    // The connections one loop owns, and what they share; touched only on
+    // that loop's thread once start() is done.
+    struct LoopSlot {
+        EventLoop *loop;
+        std::unordered_set<TcpConnectionPtr> connections;
+        TcpConnection::Shared shared;
+    };
 
     void newConnection(Fd socket, const sockaddr_in &peer);
-    void establish(EventLoop *loop, ConnectionSet *set, Fd socket,
-                   const sockaddr_in &peer);
-    ConnectionSet *setOf(EventLoop *loop);
+    void establish(LoopSlot *slot, Fd socket, const sockaddr_in &peer);
+    LoopSlot *slotOf(EventLoop *loop);
 
     EventLoop *baseLoop_;
     std::unique_ptr<Acceptor> acceptor_;
     std::unique_ptr<EventLoopThreadPool> pool_;
     std::vector<EventLoop *> loops_;
-    std::vector<std::unique_ptr<ConnectionSet>> sets_; // one per loop
+    std::vector<std::unique_ptr<LoopSlot>> slots_; // one per loop
     std::atomic<int> connectionCount_{0};
     ConnectionCallback connectionCallback_;
+    MessageCallback messageCallback_;
+    WriteCompleteCallback writeCompleteCallback_;
+    size_t inputLimit_ = 1 << 20;
 };
