@@ -181,3 +181,37 @@ def test_shutdown_timeout_ends_the_wait_for_a_slow_script(
         assert wait_gone(pid, timeout=1), (
             f"the script's process {pid} outlived the server")
     flight.join()
+
+
+def _slow_reader(server, target, keep_alive=True):
+    """A connection that asks for target with a tiny receive buffer and
+    reads nothing yet, so the server's answer stalls in its output."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(5)
+    sock.connect((server.addr, server.port))
+    headers = () if keep_alive else (("Connection", "close"),)
+    send_all(sock, build_request("GET", target, headers=headers))
+    return sock
+
+
+def test_an_answer_in_flight_at_sigterm_ends_the_wait_once_it_is_out(
+        start_server, stage, tmp_path):
+    server = start_with_scripts(start_server, stage, tmp_path,
+                                conf="shutdown_timeout = 8\n")
+    (tmp_path / "root" / "big.bin").write_bytes(b"x" * (8 << 20))
+    sock = _slow_reader(server, "/big.bin")
+    assert wait_until(lambda: len(sock.recv(1, socket.MSG_PEEK)) == 1, 3), \
+        "the answer did not start"
+    server.proc.send_signal(signal.SIGTERM)
+    resp = read_response(sock, timeout=6)
+    read_at = time.monotonic()
+    assert resp.status == 200 and len(resp.body) == 8 << 20, resp.describe()
+    status = server.wait(timeout=3)
+    waited = time.monotonic() - read_at
+    assert status == 0, f"exit status {describe_status(status)}"
+    assert waited < 1.5, (
+        f"the server exited {waited:.1f} s after its last answer was out; "
+        "it should not wait for shutdown_timeout (8 s) once nothing is in "
+        "flight")
+    sock.close()

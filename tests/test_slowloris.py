@@ -5,6 +5,7 @@ keep-alive timeout (-k), counted from the head's first byte, which
 trickling bytes do not extend. It may answer 408 Request Timeout first.
 A head that is slow but complete in time is still answered."""
 
+import os
 import resource
 import selectors
 import socket
@@ -216,3 +217,39 @@ def test_a_slow_head_finished_within_the_deadline_is_answered(
             assert resp.status == 200 and resp.body == b"hello\n", (
                 f"request {n}, its head sent over 1.2 s with -k 2:\n"
                 f"{resp.describe()}")
+
+
+def open_sockets(server):
+    """Connections the server holds: its socket descriptors but the
+    listening one."""
+    fd_dir = f"/proc/{server.pid}/fd"
+    count = 0
+    for name in os.listdir(fd_dir):
+        try:
+            count += os.readlink(f"{fd_dir}/{name}").startswith("socket:")
+        except OSError:
+            pass  # closed while we looked
+    return count - 1
+
+
+def test_a_client_that_stops_reading_a_closing_answer_is_dropped(
+        start_server, stage, tmp_path):
+    """Connection: close, a large file, and a client that never reads: the
+    server's answer stalls, and the keep-alive timeout still ends it, as it
+    ends any connection where nothing moves."""
+    args = server_args(stage, tmp_path)
+    (tmp_path / "root" / "big.bin").write_bytes(b"x" * (32 << 20))
+    server = start_server("-k", "1", *args)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((server.addr, server.port))
+    sock.sendall(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n"
+                 b"Connection: close\r\n\r\n")
+    try:
+        assert wait_until(lambda: open_sockets(server) >= 1, 2), \
+            "the server never held the connection"
+        assert wait_until(lambda: open_sockets(server) == 0, 5), (
+            "a connection whose answer has not moved for the keep-alive "
+            "timeout (1 s) is still open after 5 s")
+    finally:
+        sock.close()

@@ -26,7 +26,7 @@ struct Config {
     std::string accessLog;        // empty: no access log
     std::string errorLog;         // empty: errors stay on stderr
     Log::Level logLevel = Log::kError;
-    int workerThreads = 4;    // v14's key, accepted so its files run unchanged
+    int workerThreads = 4;    // scripts running at once (more wait in a queue)
     int ioThreads = 2;        // loops serving connections (0: the acceptor's)
     int shutdownTimeout = 10; // seconds in-flight requests get at SIGTERM
     std::string configFile;   // -c

@@ -98,11 +98,6 @@ void HttpParser::reset()
     fields_ = std::move(kept);
 }
 
-void HttpParser::release()
-{
-    *this = HttpParser();
-}
-
 /// Empty lines before the request line are ignored (RFC 9112 2.2), but only
 /// within the head's limit.
 void HttpParser::skipLeadingLines(const char *data, size_t len)

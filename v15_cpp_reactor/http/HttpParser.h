@@ -35,9 +35,6 @@ class HttpParser
 
     /// Forgets the request, ready for the next one.
     void reset();
-    /// reset(), and gives back the memory the last request's fields used:
-    /// for an idle connection.
-    void release();
 
   private:
     /// Offsets from the request's first byte: they survive the buffer

@@ -159,7 +159,7 @@ void HttpServer::armDeadline(const TcpConnectionPtr &conn, int64_t whenMs)
     sessionOf(conn).deadline =
         conn->loop()->runAfter(whenMs - Timestamp::nowMs(), [weak] {
             if (TcpConnectionPtr c = weak.lock())
-                if (c->connected())
+                if (!c->closed())
                     sessionOf(c).state->server->onDeadline(c);
         });
 }
@@ -169,6 +169,13 @@ void HttpServer::onDeadline(const TcpConnectionPtr &conn)
     HttpSession &s = sessionOf(conn);
     const int64_t timeout = cfg_.keepaliveTimeout * int64_t(1000);
     int64_t now = Timestamp::nowMs();
+    if (!conn->connected()) { // closing: its last answer must move on
+        if (now >= conn->lastProgressMs() + timeout)
+            conn->forceClose();
+        else
+            armDeadline(conn, conn->lastProgressMs() + timeout);
+        return;
+    }
     if (isWorking(s)) { // the script has its own time limit
         armDeadline(conn, now + timeout);
         return;
@@ -204,6 +211,11 @@ void HttpServer::onWriteComplete(const TcpConnectionPtr &conn)
     HttpSession &s = sessionOf(conn);
     if (isWorking(s) || s.closing)
         return;
+    if (shuttingDown_) { // the answer in flight at the stop is out
+        s.closing = true;
+        conn->shutdown();
+        return;
+    }
     conn->startReading();
     answerRequests(conn, s); // pipelined requests waited for the output
 }
@@ -395,7 +407,10 @@ void HttpServer::beginShutdown()
         HttpSession *s = static_cast<HttpSession *>(conn->context());
         if (s == nullptr)
             return;
-        bool busy = isWorking(*s) || conn->hasPendingOutput();
+        // Busy: a script at work, an answer still going out, or a body
+        // on its way; each closes once its answer is out.
+        bool busy = isWorking(*s) || conn->hasPendingOutput() ||
+                    (s->x && s->x->headComplete);
         if (!busy) {
             s->closing = true;
             conn->shutdown(); // idle, or a head not yet whole: close now

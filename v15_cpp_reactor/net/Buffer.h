@@ -26,6 +26,10 @@ class Buffer
     {
         return writerIndex_ - readerIndex_;
     }
+    size_t capacity() const
+    {
+        return capacity_;
+    }
     size_t writableBytes() const
     {
         return capacity_ - writerIndex_;

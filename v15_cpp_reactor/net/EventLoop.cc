@@ -38,6 +38,10 @@ EventLoop::EventLoop()
       poller_(std::make_unique<EPoller>()),
       wakeupFd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC))
 {
+    if (!wakeupFd_) { // no loop can work without it: startup fails loudly
+        Log::error("eventfd: %s", strerror(errno));
+        abort();
+    }
     if (t_loopInThisThread != nullptr) {
         Log::error("a second EventLoop on thread %d", threadId_);
         abort(); // one loop per thread is this design's invariant

@@ -76,11 +76,4 @@ void setNoDelay(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
 
-std::string addressText(const sockaddr_in &addr)
-{
-    char text[INET_ADDRSTRLEN] = "";
-    inet_ntop(AF_INET, &addr.sin_addr, text, sizeof text);
-    return text;
-}
-
 } // namespace Socket

@@ -20,7 +20,5 @@ int localPort(int fd);
 /// Sends small writes at once: a response's head must not wait for an ACK
 /// (Nagle's algorithm against delayed ACKs costs 40 ms a round).
 void setNoDelay(int fd);
-/// The address as text, "127.0.0.1".
-std::string addressText(const sockaddr_in &addr);
 
 } // namespace Socket

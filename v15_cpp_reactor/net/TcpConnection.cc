@@ -77,17 +77,49 @@ bool TcpConnection::hasPendingOutput() const
     return io_ && (io_->output.readableBytes() > 0 || io_->file != nullptr);
 }
 
+namespace
+{
+// Buffers given back by idle connections, kept for the next busy one so
+// that a request costs no allocation for them. One list per thread, so per
+// loop, and bounded; a buffer grown large is not kept.
+constexpr size_t kMaxSpareIo = 256;
+constexpr size_t kMaxSpareCapacity = 16384;
+} // namespace
+
 TcpConnection::Io &TcpConnection::io()
 {
-    if (!io_)
-        io_ = std::make_unique<Io>();
+    if (!io_) {
+        auto &spare = spareIo();
+        if (spare.empty()) {
+            io_ = std::make_unique<Io>();
+        } else {
+            io_ = std::move(spare.back());
+            spare.pop_back();
+        }
+    }
     return *io_;
 }
 
 void TcpConnection::releaseIoIfIdle()
 {
-    if (io_ && io_->input.readableBytes() == 0 && !hasPendingOutput())
-        io_.reset();
+    if (!io_ || io_->input.readableBytes() > 0)
+        return;
+    if (hasPendingOutput()) { // a slow reader: keep the output only
+        io_->input.releaseIfEmpty();
+        return;
+    }
+    auto &spare = spareIo();
+    if (spare.size() < kMaxSpareIo &&
+        io_->input.capacity() <= kMaxSpareCapacity &&
+        io_->output.capacity() <= kMaxSpareCapacity)
+        spare.push_back(std::move(io_));
+    io_.reset();
+}
+
+std::vector<std::unique_ptr<TcpConnection::Io>> &TcpConnection::spareIo()
+{
+    thread_local std::vector<std::unique_ptr<Io>> spare;
+    return spare;
 }
 
 bool TcpConnection::writeSome()
@@ -125,7 +157,6 @@ bool TcpConnection::writeSome()
         channel_.enableWriting(); // EPOLLOUT says when to go on
         return true;
     }
-    b.output.releaseIfEmpty();
     channel_.disableWriting();
     return true;
 }
@@ -151,7 +182,6 @@ void TcpConnection::handleRead()
     if (n > 0) {
         lastProgressMs_ = loop_->pollReturnMs();
         shared_.onMessage(shared_from_this(), &input);
-        input.releaseIfEmpty();
         releaseIoIfIdle(); // an idle connection holds no buffer
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
         handleClose(); // closed or reset: nobody is left to answer
@@ -194,6 +224,9 @@ void TcpConnection::shutdown()
         return;
     state_ = kDraining;
     lingerWhenSent_ = true;
+    // Nothing more is read until the output is out: level-triggered epoll
+    // would report the unread bytes again and again.
+    channel_.disableReading();
     if (!hasPendingOutput())
         outputDone();
 }
@@ -204,8 +237,10 @@ void TcpConnection::closeWhenSent()
     if (state_ != kConnected)
         return;
     state_ = kDraining;
-    // Unread bytes in the kernel's queue would turn close into a reset.
+    // Bytes we hold unread mean the client did send more: closing with
+    // such bytes in the kernel's queue would turn our FIN into a reset.
     lingerWhenSent_ = io_ && io_->input.readableBytes() > 0;
+    channel_.disableReading(); // as in shutdown()
     if (!hasPendingOutput())
         outputDone();
 }

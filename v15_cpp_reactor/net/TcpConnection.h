@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "base/Fd.h"
 #include "base/NonCopyable.h"
@@ -51,9 +52,14 @@ class TcpConnection : NonCopyable,
     {
         return peerAddress_;
     }
+    /// Still taking requests: not closing, not closed.
     bool connected() const
     {
         return state_ == kConnected;
+    }
+    bool closed() const
+    {
+        return state_ == kClosed;
     }
 
     /// Queues bytes; writes at once when nothing is waiting before them.
@@ -130,6 +136,7 @@ class TcpConnection : NonCopyable,
     /// Called only from the event handlers, never inside a callback that
     /// may hold a reference into the buffers.
     void releaseIoIfIdle();
+    static std::vector<std::unique_ptr<Io>> &spareIo();
 
     void handleRead();
     void handleWrite();

@@ -22,8 +22,10 @@ TimerQueue::TimerQueue(EventLoop *loop)
       timerFd_(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)),
       channel_(std::make_unique<Channel>(loop, timerFd_.get()))
 {
-    if (!timerFd_)
+    if (!timerFd_) { // a loop without timers would never time anything out
         Log::error("timerfd_create: %s", strerror(errno));
+        abort();
+    }
     channel_->setReadCallback([this] { handleExpired(); });
     channel_->enableReading();
 }
