@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -16,6 +17,8 @@
 #include <cstring>
 #include <list>
 #include <unordered_map>
+
+#include "net/EventLoop.h"
 
 namespace
 {
@@ -256,36 +259,41 @@ struct CachedFile {
 } // namespace
 
 /// Least recently used first out, bounded by the bytes of the contents.
+///
+/// An entry is checked against the disk without a system call per
+/// request: inotify(7) watches each cached file and every directory on its
+/// way from the root, and any event (a write, a rename, a chmod, a new
+/// entry, the queue overflowing) empties the whole cache. The events are
+/// read once per loop iteration, before the first lookup: a change made
+/// before a request was sent is queued before epoll reported the request,
+/// so no request is answered from a copy older than what preceded it.
 struct StaticFiles::Cache {
     using Entry = std::list<CachedFile>::iterator;
     std::list<CachedFile> lru; // the most recently used first
     std::unordered_map<std::string, Entry> byKey;
     size_t bytes = 0;
+    Fd inotify; // made with the first entry; closing it drops every watch
+    uint64_t checkedIteration = 0;
 
-    /// The entry for key if the file is unchanged, with one fstatat. That
-    /// follows symlinks unchecked, which is safe because only an identity
-    /// equal to the one opened beneath the root is served: a symlink
-    /// swapped in names another inode and misses.
-    const CachedFile *lookup(int rootFd, const std::string &key)
+    const CachedFile *lookup(const std::string &key)
     {
+        dropIfChanged();
         auto it = byKey.find(key);
         if (it == byKey.end())
             return nullptr;
-        Entry entry = it->second;
-        struct stat st;
-        if (fstatat(rootFd, entry->statPath.c_str(), &st, 0) < 0 ||
-            !sameVersion(st, entry->st)) {
-            erase(entry);
-            return nullptr;
-        }
-        lru.splice(lru.begin(), lru, entry);
-        return &*entry;
+        lru.splice(lru.begin(), lru, it->second);
+        return &*it->second;
     }
 
-    /// Reads f whole into a new entry, or returns nullptr (a read error, or
-    /// the file changed while we read it) to send it from the descriptor.
-    const CachedFile *load(const std::string &key, const OpenedFile &f)
+    /// Reads f whole into a new entry, or returns nullptr (no watch could
+    /// be set, a read error, or the file changed while we read it) to send
+    /// it from the descriptor.
+    const CachedFile *load(int rootFd, const std::string &key,
+                           const OpenedFile &f)
     {
+        // Watches first, then the read: a change in between is an event.
+        if (!watch(rootFd, f.statPath))
+            return nullptr;
         std::string content(size_t(f.st.st_size), '\0');
         struct stat after;
         if (!readWhole(f.fd.get(), content) || fstat(f.fd.get(), &after) < 0 ||
@@ -308,6 +316,51 @@ struct StaticFiles::Cache {
         bytes -= entry->content.size();
         byKey.erase(entry->key);
         lru.erase(entry);
+    }
+
+  private:
+    /// Watches path (relative to the root) and each directory above it.
+    bool watch(int rootFd, const std::string &path)
+    {
+        if (!inotify)
+            inotify.reset(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+        if (!inotify)
+            return false;
+        constexpr uint32_t kFileEvents = IN_MODIFY | IN_ATTRIB |
+                                         IN_CLOSE_WRITE | IN_MOVE_SELF |
+                                         IN_DELETE_SELF;
+        constexpr uint32_t kDirEvents = IN_CREATE | IN_DELETE | IN_MOVED_FROM |
+                                        IN_MOVED_TO | IN_ATTRIB | IN_MOVE_SELF |
+                                        IN_DELETE_SELF;
+        // The root by its descriptor: its path may have changed since.
+        std::string base = "/proc/self/fd/" + std::to_string(rootFd) + "/";
+        if (inotify_add_watch(inotify.get(), base.c_str(), kDirEvents) < 0)
+            return false;
+        for (size_t slash = path.find('/'); slash != std::string::npos;
+             slash = path.find('/', slash + 1)) {
+            std::string dir = base + path.substr(0, slash);
+            if (inotify_add_watch(inotify.get(), dir.c_str(), kDirEvents) < 0)
+                return false;
+        }
+        return inotify_add_watch(inotify.get(), (base + path).c_str(),
+                                 kFileEvents) >= 0;
+    }
+
+    /// Empties the cache if anything it watches has changed.
+    void dropIfChanged()
+    {
+        EventLoop *loop = EventLoop::ofCurrentThread();
+        uint64_t iteration = loop ? loop->iteration() : 0;
+        if (!inotify || (loop && iteration == checkedIteration))
+            return;
+        checkedIteration = iteration;
+        alignas(struct inotify_event) char events[4096];
+        if (read(inotify.get(), events, sizeof events) < 0 && errno == EAGAIN)
+            return; // nothing changed: the common case
+        lru.clear();
+        byKey.clear();
+        bytes = 0;
+        inotify.reset(); // and the watches with it; new entries add theirs
     }
 };
 
@@ -497,7 +550,7 @@ StaticFiles::StaticFiles(int rootFd, std::string index)
 StaticFiles::~StaticFiles() = default;
 
 // A small file is read into the cache on its first request, a 304 or a
-// range included, so that the next ones cost one fstatat.
+// range included, so that the next ones cost no system call.
 void StaticFiles::serve(const HttpRequest &req, HttpResponse &resp)
 {
     std::string decoded, relative;
@@ -506,7 +559,7 @@ void StaticFiles::serve(const HttpRequest &req, HttpResponse &resp)
         return;
     }
     std::string key = decoded.back() == '/' ? relative + "/" : relative;
-    const CachedFile *cached = cache_->lookup(rootFd_, key);
+    const CachedFile *cached = cache_->lookup(key);
     if (cached == nullptr) {
         OpenedFile f;
         int status = openTarget(rootFd_, index_, decoded, relative, f);
@@ -519,7 +572,7 @@ void StaticFiles::serve(const HttpRequest &req, HttpResponse &resp)
             return;
         }
         if (f.st.st_size <= kMaxCachedFile)
-            cached = cache_->load(key, f);
+            cached = cache_->load(rootFd_, key, f);
         if (cached == nullptr) {
             serveFile(req, mimeType(f.isIndex ? index_ : decoded), f, resp);
             return;

@@ -76,6 +76,7 @@ void EventLoop::loop()
         active_.clear();
         poller_->poll(-1, active_); // timers wake us through their timerfd
         pollReturnMs_ = Timestamp::nowMs();
+        iteration_++;
         for (Channel *channel : active_)
             channel->handleEvent();
         runQueuedFunctors();

@@ -51,6 +51,12 @@ class EventLoop : NonCopyable
     {
         return pollReturnMs_;
     }
+    /// How many times epoll_wait has returned: what happened before this
+    /// changed was known before the events now being handled.
+    uint64_t iteration() const
+    {
+        return iteration_;
+    }
 
     bool isInLoopThread() const
     {
@@ -71,6 +77,7 @@ class EventLoop : NonCopyable
     std::atomic<bool> quit_{false};
     bool runningQueued_ = false;
     int64_t pollReturnMs_ = 0;
+    uint64_t iteration_ = 1;
     std::unique_ptr<EPoller> poller_;
     std::unique_ptr<TimerQueue> timers_;
     Fd wakeupFd_; // an eventfd: other threads write to it to wake epoll_wait
