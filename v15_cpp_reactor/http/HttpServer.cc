@@ -356,12 +356,14 @@ bool HttpServer::respond(const TcpConnectionPtr &conn, HttpSession &s,
     // Head and a bytes body leave in one write; a file follows by sendfile.
     thread_local Buffer out;
     resp.appendHead(out);
-    if (!resp.headOnly && !resp.file)
-        out.append(resp.bodyBytes());
-    conn->send(out.view());
+    if (!resp.headOnly && resp.file) {
+        conn->sendFile(out.view(), resp.file, resp.fileOffset, resp.fileLength);
+    } else {
+        if (!resp.headOnly)
+            out.append(resp.bodyBytes());
+        conn->send(out.view());
+    }
     out.retrieveAll();
-    if (!resp.headOnly && resp.file)
-        conn->sendFile(resp.file, resp.fileOffset, resp.fileLength);
 
     if (Log::accessEnabled())
         logAccess(req, resp);

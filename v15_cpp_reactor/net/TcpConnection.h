@@ -64,9 +64,10 @@ class TcpConnection : NonCopyable,
 
     /// Queues bytes; writes at once when nothing is waiting before them.
     void send(std::string_view data);
-    /// Queues len bytes of file from offset, after the bytes already queued.
-    /// The connection keeps the descriptor open until they are sent.
-    void sendFile(std::shared_ptr<Fd> file, off_t offset, off_t len);
+    /// Queues head, then len bytes of file from offset (sendfile). The
+    /// connection keeps the descriptor open until they are sent.
+    void sendFile(std::string_view head, std::shared_ptr<Fd> file, off_t offset,
+                  off_t len);
     /// Bytes and file still to be written.
     bool hasPendingOutput() const;
     size_t outputBytes() const
