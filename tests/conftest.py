@@ -52,6 +52,33 @@ SANITIZER_REPORTS = (
     "ERROR: LeakSanitizer",
 )
 READY_LINE = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
+LOG_SCAN_LIMIT = 8 << 20  # bytes: larger *.log files are not scanned
+
+
+def sanitizer_report_start(text):
+    """Where the first sanitizer report in text begins (its line), or None."""
+    found = [i for i in (text.find(m) for m in SANITIZER_REPORTS) if i >= 0]
+    if not found:
+        return None
+    return text.rfind("\n", 0, min(found)) + 1
+
+
+def sanitizer_reports_in_logs(directory):
+    """[(path, report)] for each *.log file under directory that holds a
+    sanitizer report. A server with an error log (v12+) points fd 2 at it,
+    and the sanitizers write their reports to fd 2."""
+    found = []
+    for path in sorted(directory.rglob("*.log")):
+        try:
+            if not path.is_file() or path.stat().st_size > LOG_SCAN_LIMIT:
+                continue
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        start = sanitizer_report_start(text)
+        if start is not None:
+            found.append((path, text[start:start + 8000]))
+    return found
 
 
 # --- the stage under test ----------------------------------------------------
@@ -346,6 +373,11 @@ class Server:
     def describe(self):
         err = self.stderr_text()
         shown = err if len(err) <= 4000 else "..." + err[-4000:]
+        report = sanitizer_report_start(err)
+        if report is not None and len(err) > 4000:
+            # A sanitizer's report matters most from its first line (what
+            # went wrong and where), not from its tail.
+            shown = err[report:report + 8000]
         return (
             f"command: {' '.join(self.argv)}\n"
             f"status: {util.describe_status(self.proc.poll())}\n"
@@ -421,7 +453,8 @@ def start_server(stage, request, tmp_path):
     `server -b 127.0.0.1 -p 0 *args` (later flags win), waits for the ready
     line and returns a Server. With ready=False it returns at once (call
     .wait_ready() or .wait() yourself). After the test, every server is
-    stopped; the test fails if one died on its own or a sanitizer spoke."""
+    stopped; the test fails if one died on its own or a sanitizer spoke
+    (on its stderr, or in a *.log file under tmp_path: an error log)."""
     servers = request.node.stash.setdefault(SERVERS_KEY, [])
     counter = iter(range(1000))
 
@@ -454,6 +487,9 @@ def start_server(stage, request, tmp_path):
         if new:
             srv.reported.update(new)
             complaints.append("; ".join(new) + "\n" + srv.describe())
+    if servers:
+        for path, report in sanitizer_reports_in_logs(tmp_path):
+            complaints.append(f"a sanitizer report in {path}:\n{report}")
     if complaints:
         pytest.fail("\n\n".join(complaints), pytrace=False)
 

@@ -1,21 +1,31 @@
-"""scripts/test's closing report: one row per stage from the JUnit files
-CTest's pytest runs wrote, then one line `tests: N passed, M failed`.
+"""scripts/test's closing report: one row per stage and pass from the JUnit
+files CTest's pytest runs wrote, then one line `tests: N passed, M failed`.
 
-usage: test-summary.py RESULTS_DIR CTEST_STATUS "FAILED_CHECKS" STAGE...
+usage: test-summary.py "FAILED_CHECKS" --pass LABEL RESULTS_DIR CTEST_STATUS
+                       STAGES [--pass ...]
+
+Each pass is one CTest run: LABEL names it ("default", "asan", "tsan"; rows
+of a pass other than the default read "v07_static (asan)"), RESULTS_DIR
+holds its <stage>.xml files, CTEST_STATUS is ctest's exit status, STAGES
+the stages it ran, comma-separated.
 
 Counted as failed: failures, errors, skips (CI skips nothing: a missing
 dependency is a failure), a stage without a result file, a failed check
-(diff-stages, clang-format), and a CTest failure no result file explains
-(a unit test, a crash before pytest wrote its report). Expected failures
-(strict xfail, a stage's declared limitation) count as passed."""
+(diff-stages, clang-format, a build), and a CTest failure no result file of
+its pass explains (a unit test, a crash before pytest wrote its report).
+Expected failures (strict xfail, a stage's declared limitation) count as
+passed."""
 
+import argparse
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+KINDS = ("passed", "xfailed", "failed", "skipped")
+
 
 def count(xml_path):
-    c = {"passed": 0, "xfailed": 0, "failed": 0, "skipped": 0}
+    c = dict.fromkeys(KINDS, 0)
     root = ET.parse(xml_path).getroot()
     for case in root.iter("testcase"):
         kinds = {child.tag: child for child in case}
@@ -29,23 +39,36 @@ def count(xml_path):
     return c
 
 
-def main(results, ctest_status, checks, stages):
-    rows, total, missing = [], {"passed": 0, "xfailed": 0, "failed": 0,
-                                "skipped": 0}, []
+def tally(label, results, stages, total, rows, missing):
+    """Adds one pass's rows; returns how many of its stages went wrong."""
+    bad_stages = 0
     for stage in stages:
+        name = stage if label == "default" else f"{stage} ({label})"
         xml = results / f"{stage}.xml"
         try:
             c = count(xml)
         except (OSError, ET.ParseError) as e:
-            missing.append(stage)
-            rows.append((stage, "-", "-", "-", "-",
+            missing.append((name, xml))
+            rows.append((name, "-", "-", "-", "-",
                          f"no result ({type(e).__name__})"))
+            bad_stages += 1
             continue
-        for k in total:
+        for k in KINDS:
             total[k] += c[k]
         bad = c["failed"] or c["skipped"]
-        rows.append((stage, c["passed"], c["xfailed"], c["failed"],
+        bad_stages += bool(bad)
+        rows.append((name, c["passed"], c["xfailed"], c["failed"],
                      c["skipped"], "FAIL" if bad else "ok"))
+    return bad_stages
+
+
+def main(checks, passes):
+    rows, missing, unexplained = [], [], []
+    total = dict.fromkeys(KINDS, 0)
+    for label, results, status, stages in passes:
+        bad_stages = tally(label, Path(results), stages, total, rows, missing)
+        if status != 0 and not bad_stages:
+            unexplained.append(label)
 
     header = ("stage", "passed", "xfailed", "failed+errors", "skipped", "")
     widths = [max(len(str(r[i])) for r in rows + [header])
@@ -56,26 +79,36 @@ def main(results, ctest_status, checks, stages):
                         for i, (v, w) in enumerate(zip(r, widths))).rstrip())
 
     failed_checks = checks.split()
-    unexplained = 0
-    if ctest_status != 0 and not (total["failed"] or total["skipped"]
-                                  or missing):
-        unexplained = 1
-        print("ctest failed outside the stage suites (see its output above)")
+    for label in unexplained:
+        print(f"ctest ({label}) failed outside the stage suites "
+              "(see its output above)")
     for check in failed_checks:
         print(f"check failed: {check}")
-    for stage in missing:
-        print(f"no test results for {stage} "
-              f"(expected {results / (stage + '.xml')})")
+    for name, xml in missing:
+        print(f"no test results for {name} (expected {xml})")
 
     passed = total["passed"] + total["xfailed"]
     failed = (total["failed"] + total["skipped"] + len(missing)
-              + len(failed_checks) + unexplained)
+              + len(failed_checks) + len(unexplained))
     print(f"({total['xfailed']} of the passed are a stage's declared "
           f"limitations failing as expected; skips count as failures)")
     print(f"tests: {passed} passed, {failed} failed")
-    return 1 if failed or ctest_status != 0 else 0
+    any_status = any(status != 0 for _, _, status, _ in passes)
+    return 1 if failed or any_status else 0
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(
+        description="scripts/test's table of results per stage and pass")
+    p.add_argument("checks", help="the failed checks, space-separated")
+    p.add_argument("--pass", dest="passes", action="append", nargs=4,
+                   required=True,
+                   metavar=("LABEL", "RESULTS_DIR", "CTEST_STATUS", "STAGES"))
+    args = p.parse_args(argv)
+    passes = [(label, results, int(status), stages.split(","))
+              for label, results, status, stages in args.passes]
+    return args.checks, passes
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3],
-                  sys.argv[4:]))
+    sys.exit(main(*parse(sys.argv[1:])))
