@@ -288,9 +288,10 @@ int main(int argc, char **argv)
         return 1;
     }
     cfg.port = Socket::localPort(listenFd.get()); // the kernel's pick for 0
+    // Built before the ready line, so that its startup warnings (php-cgi
+    // not found) are on stderr by then, as in the C stages.
+    Server server(cfg, std::move(listenFd), rootFd);
     printf("listening on %s:%d\n", cfg.addr.c_str(), cfg.port);
     fflush(stdout); // stdout is a pipe under a test: flush, or it waits
-
-    Server server(cfg, std::move(listenFd), rootFd);
     return server.run(std::move(signals));
 }
