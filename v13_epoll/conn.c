@@ -8,6 +8,8 @@
  * http.c, static.c and cgi.c are the same files as in the thread stages. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -266,6 +268,13 @@ void conn_open(struct loop *loop, int fd, const struct sockaddr_in *peer,
     }
     c->cfg = cfg;
     c->state = READING;
+    /* A file's response leaves in two writes, head then sendfile. Nagle's
+     * algorithm holds the second until the first is acknowledged, and the
+     * client delays that acknowledgement (by up to 40 ms) hoping to
+     * piggyback it: every response would wait. TCP_NODELAY sends each
+     * write at once. */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->watch = (struct watch){.fd = fd, .fn = on_event, .data = c};
     buf_init(&c->in, MAX_HEAD_BYTES + (size_t)cfg->max_body);
     http_response_init(&c->resp);
