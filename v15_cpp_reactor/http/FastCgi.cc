@@ -200,9 +200,16 @@ void FastCgi::watch()
         else
             readReply();
     });
-    if (!connecting_)
-        channel_->enableReading();
-    channel_->enableWriting();
+    if (connecting_) {
+        channel_->enableWriting();
+        return;
+    }
+    // Connected at once (a unix socket, usually): the records go now, and
+    // epoll is asked only for the reply, and for EPOLLOUT only if they did
+    // not all fit.
+    channel_->enableReading();
+    if (writeRequest())
+        channel_->enableWriting();
 }
 
 void FastCgi::onWritable()
@@ -231,17 +238,21 @@ void FastCgi::finishConnect()
 
 /// Writes the records as the socket takes them, while the reply is read
 /// in the same loop: php-fpm may answer before it has read all of STDIN.
-void FastCgi::writeRequest()
+/// Returns whether some are still to go (the socket was full).
+bool FastCgi::writeRequest()
 {
     ssize_t n = send(socket_.get(), request_.data() + sent_,
                      request_.size() - sent_, MSG_NOSIGNAL);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
+        return true;
     if (n > 0)
         sent_ += static_cast<size_t>(n);
     // An error: the application stopped reading. Its reply still counts.
-    if (n < 0 || sent_ == request_.size())
+    if (n < 0 || sent_ == request_.size()) {
         channel_->disableWriting();
+        return false;
+    }
+    return true;
 }
 
 void FastCgi::readReply()

@@ -31,7 +31,7 @@ class FastCgi : public ScriptTask
     void watch();
     void onWritable();
     void finishConnect();
-    void writeRequest();
+    bool writeRequest();
     void readReply();
     Decoded decodeRecords();
     void disconnect();

@@ -224,13 +224,11 @@ void HttpServer::onWriteComplete(const TcpConnectionPtr &conn)
 void HttpServer::answerRequests(const TcpConnectionPtr &conn, HttpSession &s)
 {
     while (conn->connected() && !isWorking(s) && !s.closing) {
-        // The socket is full: answering more would only grow our output.
-        // Reading stops too, so a client that never reads cannot grow the
-        // input either; onWriteComplete goes on from here.
-        if (conn->hasPendingOutput()) {
-            conn->stopReading();
+        // The socket is full: answering more would only grow our output;
+        // onWriteComplete goes on from here. What the client sends
+        // meanwhile waits in the input, which has a limit of its own.
+        if (conn->hasPendingOutput())
             return;
-        }
         if (!answerOne(conn, s, exchangeOf(s)))
             break;
     }
@@ -307,8 +305,9 @@ void HttpServer::route(StaticFiles &files, const HttpRequest &req,
 
 void HttpServer::startScript(const TcpConnectionPtr &conn, Exchange &x)
 {
+    // The next request waits in the input for this answer; reading goes
+    // on, so a client that leaves is noticed and its script stopped.
     x.working = true;
-    conn->stopReading(); // the next request waits for this answer
     std::weak_ptr<TcpConnection> weak = conn;
     auto job =
         cgi_.start(conn->loop(), x.request, [this, weak](HttpResponse &&resp) {

@@ -184,7 +184,14 @@ void TcpConnection::handleRead()
     Buffer &input = io().input;
     size_t held = input.readableBytes();
     size_t limit = shared_.inputLimit;
-    ssize_t n = input.readFd(socket_.get(), held < limit ? limit - held : 0);
+    if (held >= limit) {
+        // Full: the protocol is busy (a script, a slow reader) and the
+        // client keeps sending. Stop reading until it has consumed some;
+        // level-triggered epoll would otherwise report the bytes forever.
+        channel_.disableReading();
+        return;
+    }
+    ssize_t n = input.readFd(socket_.get(), limit - held);
     if (n > 0) {
         lastProgressMs_ = loop_->pollReturnMs();
         shared_.onMessage(shared_from_this(), &input);
