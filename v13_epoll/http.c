@@ -216,6 +216,21 @@ static int parse_length(struct slice s, long long *out)
     return 0;
 }
 
+/* Host is uri-host [":" port] (RFC 9112 section 3.2): a name, an IPv4
+ * address or a bracketed IPv6 one, in the characters of RFC 3986 section
+ * 3.2.2. Section 3.2 requires 400 for any other value, such as "a b". */
+static bool valid_host(struct slice value)
+{
+    for (size_t i = 0; i < value.len; i++) {
+        unsigned char c = (unsigned char)value.p[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+              (c >= 'A' && c <= 'Z') ||
+              (c != '\0' && strchr("-._~%!$&'()*+,;=:[]", c) != NULL)))
+            return false;
+    }
+    return true;
+}
+
 /* How the body is framed, once all headers are in. Returns 0 or a status. */
 static int check_framing(struct request *req)
 {
@@ -224,6 +239,8 @@ static int check_framing(struct request *req)
         const struct header *h = &req->headers[i];
         long long n;
         if (slice_equals(h->name, "Host")) {
+            if (!valid_host(h->value))
+                return 400;
             hosts++;
         } else if (slice_equals(h->name, "Transfer-Encoding")) {
             return 501; /* chunked request bodies are not read here */

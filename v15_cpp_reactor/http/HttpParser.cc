@@ -254,6 +254,20 @@ int HttpParser::parseHeaderLine(const char *data, size_t end)
     return 0;
 }
 
+/// Host is uri-host [":" port] (RFC 9112 3.2): a name, an IPv4 address or
+/// a bracketed IPv6 one, in the characters of RFC 3986 3.2.2. Section 3.2
+/// requires 400 for any other value, such as "a b".
+static bool validHost(std::string_view value)
+{
+    for (unsigned char c : value)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+              (c >= 'A' && c <= 'Z') ||
+              std::string_view("-._~%!$&'()*+,;=:[]").find(char(c)) !=
+                  std::string_view::npos))
+            return false;
+    return true;
+}
+
 /// How the body is framed, once all headers are in. Returns 0 or a status.
 int HttpParser::checkFraming(const char *data)
 {
@@ -263,6 +277,8 @@ int HttpParser::checkFraming(const char *data)
         std::string_view name = viewOf(data, f.name);
         long long n;
         if (equalsIgnoreCase(name, "Host")) {
+            if (!validHost(viewOf(data, f.value)))
+                return 400;
             hosts++;
         } else if (equalsIgnoreCase(name, "Transfer-Encoding")) {
             return 501; // chunked request bodies are not read here
