@@ -26,7 +26,8 @@ static const char *const valid_requests[] = {
     "GET / HTTP/1.1\nHost: bare-lf\n\n",
     "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
     "Content-Type: text/plain\r\n\r\n",
-    "GET / HTTP/1.1\r\nhost:   padded value \t\r\nX-Empty:\r\n\r\n",
+    "GET / HTTP/1.1\r\nhost:   padded.host \t\r\n"
+    "X-Padded:  a value \t\r\nX-Empty:\r\n\r\n",
     "\r\nGET / HTTP/1.0\r\n\r\n",
 };
 
