@@ -3,7 +3,7 @@
 //   reading --whole request--> answered at once (static, /echo, errors)
 //      \--a script--> working --its answer comes back--> answered
 //   answered --keep-alive--> reading the next (maybe already buffered)
-//            \--close------> TcpConnection::shutdown (FIN, then linger)
+//            \--close------> closeWhenSent, or shutdown (FIN, then linger)
 #include "http/HttpServer.h"
 
 #include "app/Config.h"

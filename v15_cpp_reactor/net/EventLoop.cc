@@ -72,6 +72,9 @@ void EventLoop::assertInLoopThread() const
 void EventLoop::loop()
 {
     assertInLoopThread();
+    // What was queued from this thread before the loop started would
+    // otherwise wait for the first event: queueInLoop wakes no one then.
+    runQueuedFunctors();
     while (!quit_.load(std::memory_order_acquire)) {
         active_.clear();
         poller_->poll(-1, active_); // timers wake us through their timerfd
