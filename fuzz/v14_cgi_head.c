@@ -7,16 +7,8 @@
 /* Both functions are static, private to cgi.c: this file includes cgi.c
  * itself to reach them, rather than widen the stage's interface for a
  * test. The library's copy of cgi.c is then never linked in. */
+#include "check.h"
 #include "cgi.c"
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "check failed: %s (%s:%d)\n", #cond, __FILE__,     \
-                    __LINE__);                                                 \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
 
 /* The headers passed on to the client: whole lines, each ending in CR LF,
  * with no other CR or LF, which would split our response in two. */

@@ -7,16 +7,8 @@
 /* decode_reply is static, private to fastcgi.c: this file includes
  * fastcgi.c itself to reach it, rather than widen the stage's interface
  * for a test. The library's copy of fastcgi.c is then never linked in. */
+#include "check.h"
 #include "fastcgi.c"
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "check failed: %s (%s:%d)\n", #cond, __FILE__,     \
-                    __LINE__);                                                 \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
 
 /* The STDOUT stream of a reply that ends with a complete END_REQUEST, read
  * record by record into out. False for any other reply. */

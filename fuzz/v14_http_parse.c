@@ -6,17 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "http.h"
-
-/* A broken promise is a crash, so that libFuzzer keeps the input. */
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "check failed: %s (%s:%d)\n", #cond, __FILE__,     \
-                    __LINE__);                                                 \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
 
 static void check_inside(struct slice s, const char *buf, long head)
 {

@@ -6,20 +6,12 @@
 #include <cstdlib>
 #include <string>
 
+#include "check.h"
 #include "http/CgiResponse.h"
 #include "http/StaticFiles.h"
 
 namespace
 {
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            std::fprintf(stderr, "check failed: %s (%s:%d)\n", #cond,          \
-                         __FILE__, __LINE__);                                  \
-            std::abort();                                                      \
-        }                                                                      \
-    } while (0)
 
 /// The headers passed on to the client: whole lines, each ending in CR LF,
 /// with no other CR or LF, which would split our response in two.

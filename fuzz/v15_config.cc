@@ -10,19 +10,11 @@
 #include <cstdlib>
 #include <string>
 
+#include "check.h"
 #include "app/Config.h"
 
 namespace
 {
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            std::fprintf(stderr, "check failed: %s (%s:%d)\n", #cond,          \
-                         __FILE__, __LINE__);                                  \
-            std::abort();                                                      \
-        }                                                                      \
-    } while (0)
 
 /// DIR/etc/server.conf is the file, and DIR/www exists, so that a root
 /// such as "../www" (the shipped server.conf's) is a directory. Load

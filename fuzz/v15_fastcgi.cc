@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "check.h"
 #include "app/Config.h"
 #include "http/CgiResponse.h"
 #include "http/FastCgi.h"
@@ -21,15 +22,6 @@
 
 namespace
 {
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            std::fprintf(stderr, "check failed: %s (%s:%d)\n", #cond,          \
-                         __FILE__, __LINE__);                                  \
-            std::abort();                                                      \
-        }                                                                      \
-    } while (0)
 
 // More than one socket buffer could make our own write block: the reply is
 // written before the loop that reads it runs.

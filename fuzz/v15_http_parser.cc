@@ -7,20 +7,11 @@
 #include <cstring>
 #include <memory>
 
+#include "check.h"
 #include "http/HttpParser.h"
 
 namespace
 {
-
-// A broken promise is a crash, so that libFuzzer keeps the input.
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            std::fprintf(stderr, "check failed: %s (%s:%d)\n", #cond,          \
-                         __FILE__, __LINE__);                                  \
-            std::abort();                                                      \
-        }                                                                      \
-    } while (0)
 
 struct Answer {
     HttpParser::Result result;
