@@ -20,7 +20,6 @@ Loads go to 127.0.0.1 only and are bounded: 20 MiB per oversized request,
 import contextlib
 import os
 import re
-import signal
 import socket
 import subprocess
 import textwrap
@@ -40,7 +39,13 @@ from http_util import (
 )
 from test_http_parse import SYNTAX_CASES
 from test_fastcgi import free_port
-from util import Deadline, Peer, describe_status, wait_until
+from util import (
+    Deadline,
+    Peer,
+    describe_status,
+    stop_process_group,
+    wait_until,
+)
 
 pytestmark = pytest.mark.needs("keepalive")
 
@@ -468,17 +473,7 @@ class Nginx:
                 f"error.log:\n{text(self.log)}")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # nginx: fast shutdown
-            try:
-                self.proc.wait(3)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
+        stop_process_group(self.proc, 3)  # SIGTERM: nginx's fast shutdown
 
 
 @pytest.fixture

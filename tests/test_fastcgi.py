@@ -17,7 +17,6 @@ the worker's own fd 2, which catch_workers_output copies into php-fpm's log.
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -34,7 +33,7 @@ from http_util import (
     read_response,
     request,
 )
-from util import Deadline, describe_status, wait_until
+from util import Deadline, describe_status, stop_process_group, wait_until
 
 # test_cgi's PHP tests, collected here too and run with this file's `server`
 # (php-fpm behind it) and `cgi_root`: whether PHP runs as CGI or FastCGI,
@@ -178,17 +177,7 @@ class PhpFpm:
     def stop(self):
         """SIGTERM (php-fpm's immediate stop: it kills its workers), then
         SIGKILL for whatever of its process group remains."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(FPM_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
+        stop_process_group(self.proc, FPM_STOP_TIMEOUT)
 
 
 @pytest.fixture

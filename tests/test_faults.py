@@ -86,15 +86,25 @@ def running_pid(docroot, timeout=3):
 # --- php-fpm killed mid-request ---------------------------------------------
 
 
-@pytest.mark.needs("fastcgi")
-def test_php_fpm_worker_killed_mid_request_is_502_and_php_comes_back(
-        fcgi_server, start_fpm, docroot):
+def start_sleeping_php(fcgi_server, start_fpm, docroot):
+    """php-fpm, a server passing .php to it, and a request in a thread to a
+    script that writes its worker's pid and sleeps: (fpm, server, thread,
+    result), once the script is running, with its pid as result['pid']."""
     fpm = start_fpm()
     server = fcgi_server(fpm.pass_value)
     (docroot / "pid.php").write_text(PID_SLEEP_PHP)
     thread, result = in_thread(
         lambda: request(server, "GET", "/pid.php", timeout=8))
-    worker = running_pid(docroot)
+    result["pid"] = running_pid(docroot)
+    return fpm, server, thread, result
+
+
+@pytest.mark.needs("fastcgi")
+def test_php_fpm_worker_killed_mid_request_is_502_and_php_comes_back(
+        fcgi_server, start_fpm, docroot):
+    fpm, server, thread, result = start_sleeping_php(fcgi_server, start_fpm,
+                                                     docroot)
+    worker = result["pid"]
     os.kill(worker, signal.SIGKILL)
     killed = time.monotonic()
     resp = outcome(thread, result, 8)
@@ -115,12 +125,8 @@ def test_php_fpm_worker_killed_mid_request_is_502_and_php_comes_back(
 @pytest.mark.needs("fastcgi")
 def test_php_fpm_pool_killed_is_502_until_a_new_one_listens(
         fcgi_server, start_fpm, docroot):
-    fpm = start_fpm()
-    server = fcgi_server(fpm.pass_value)
-    (docroot / "pid.php").write_text(PID_SLEEP_PHP)
-    thread, result = in_thread(
-        lambda: request(server, "GET", "/pid.php", timeout=8))
-    running_pid(docroot)
+    fpm, server, thread, result = start_sleeping_php(fcgi_server, start_fpm,
+                                                     docroot)
     os.killpg(fpm.proc.pid, signal.SIGKILL)  # the master and every worker
     resp = outcome(thread, result, 8)
     assert resp.status == 502, (

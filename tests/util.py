@@ -325,6 +325,22 @@ def listening_pids(port):
     return pids
 
 
+def stop_process_group(proc, timeout):
+    """SIGTERM to proc, up to timeout seconds for it to exit, then SIGKILL
+    for whatever of its process group remains (a daemon's workers)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
 def describe_status(returncode):
     """'exit status 1' or 'killed by SIGSEGV' for a Popen returncode."""
     if returncode is None:
