@@ -211,7 +211,10 @@ static void read_input(struct loop *loop, struct conn *c)
     ssize_t n = read(c->watch.fd, c->in.data + c->in.len, room);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
-    if (n <= 0) { /* closed or failed: nobody is left to answer */
+    /* End of file: the client sends nothing more, and every whole request
+     * it sent has been answered. It may still be reading (a half-close),
+     * but nothing is owed to it now. Or an error. Either way, close. */
+    if (n <= 0) {
         c->state = CLOSED;
         return;
     }
