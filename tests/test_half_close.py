@@ -55,7 +55,7 @@ def moment(request):
 
 @pytest.fixture
 def docroot(tmp_path):
-    """hello.txt, index.html (INDEX, 256 KiB), big.bin (BIG_CONTENT,
+    """hello.txt, index.html (INDEX, 240 KiB), big.bin (BIG_CONTENT,
     4 MiB), and cgi-bin/cat.sh, which answers with its request body."""
     root = tmp_path / "root"
     (root / "cgi-bin").mkdir(parents=True)
