@@ -133,7 +133,7 @@ FastCgi::FastCgi(EventLoop *loop, const Config &cfg, int rootFd,
 
 FastCgi::~FastCgi()
 {
-    if (channel_ && channel_->inPoller())
+    if (channel_)
         channel_->remove();
 }
 

@@ -10,7 +10,8 @@ Channel::Channel(EventLoop *loop, int fd) : loop_(loop), fd_(fd) {}
 
 Channel::~Channel()
 {
-    assert(!inPoller_ && "remove() the channel before destroying it");
+    // The loop's batch may still name a channel that was never removed.
+    assert(!addedToLoop_ && "remove() the channel before destroying it");
 }
 
 void Channel::tie(const std::shared_ptr<void> &owner)
@@ -26,11 +27,15 @@ void Channel::update(uint32_t events)
     if (events == events_ && inPoller_ == (events != 0))
         return;
     events_ = events;
+    addedToLoop_ = true;
     loop_->updateChannel(this);
 }
 
 void Channel::remove()
 {
+    if (!addedToLoop_)
+        return;
+    addedToLoop_ = false;
     events_ = 0;
     loop_->removeChannel(this);
 }

@@ -1,7 +1,8 @@
 /// Channel: one descriptor's interest and callbacks inside one EventLoop.
 /// It does not own the descriptor. Loop thread only. Its owner (a
 /// TcpConnection, the Acceptor, a CGI pipe) must remove() it before the
-/// Channel is destroyed.
+/// Channel is destroyed: remove() also takes it out of the batch of ready
+/// events being dispatched, which may still name it (EventLoop).
 #pragma once
 
 #include <sys/epoll.h>
@@ -84,7 +85,9 @@ class Channel : NonCopyable
         return events_ & EPOLLIN;
     }
 
-    /// Takes the descriptor out of the loop's epoll set.
+    /// Takes the descriptor out of the loop's epoll set and out of the
+    /// batch being dispatched; nothing if it was never added. Afterwards
+    /// the loop holds no pointer to this channel.
     void remove();
 
     EventLoop *ownerLoop() const
@@ -110,7 +113,8 @@ class Channel : NonCopyable
     const int fd_;
     uint32_t events_ = 0;
     uint32_t revents_ = 0;
-    bool inPoller_ = false;
+    bool inPoller_ = false;    // epoll holds the descriptor
+    bool addedToLoop_ = false; // from the first update until remove()
     bool tied_ = false;
     std::weak_ptr<void> owner_;
     EventCallback readCallback_;

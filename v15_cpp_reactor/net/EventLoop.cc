@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cerrno>
 #include <cstdlib>
@@ -76,14 +77,23 @@ void EventLoop::loop()
     // otherwise wait for the first event: queueInLoop wakes no one then.
     runQueuedFunctors();
     while (!quit_.load(std::memory_order_acquire)) {
-        active_.clear();
         poller_->poll(-1, active_); // timers wake us through their timerfd
         pollReturnMs_ = Timestamp::nowMs();
         iteration_++;
-        for (Channel *channel : active_)
-            channel->handleEvent();
+        dispatchActive();
         runQueuedFunctors();
     }
+}
+
+// A callback may close connections, end scripts or stop timers, and so
+// destroy channels that are further down this same batch: removeChannel
+// blanks their entries (nullptr), and a blank entry is passed over.
+void EventLoop::dispatchActive()
+{
+    for (size_t i = 0; i < active_.size(); i++)
+        if (Channel *channel = active_[i])
+            channel->handleEvent();
+    active_.clear();
 }
 
 void EventLoop::quit()
@@ -143,6 +153,11 @@ void EventLoop::removeChannel(Channel *channel)
 {
     assertInLoopThread();
     poller_->removeChannel(channel);
+    // The channel's owner may destroy it as soon as this returns, while
+    // the batch being dispatched still names it: forget it there. The
+    // batch is short (what one epoll_wait returned), so is the scan.
+    std::replace(active_.begin(), active_.end(), channel,
+                 static_cast<Channel *>(nullptr));
 }
 
 void EventLoop::wakeup()

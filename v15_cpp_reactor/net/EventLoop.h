@@ -43,6 +43,9 @@ class EventLoop : NonCopyable
     void cancel(TimerId id);
 
     void updateChannel(Channel *channel);
+    /// Takes channel out of epoll and out of the batch being dispatched:
+    /// once this returns, the loop never touches channel again, so its
+    /// owner may destroy it, even from inside another channel's callback.
     void removeChannel(Channel *channel);
 
     /// When the last epoll_wait returned, on Timestamp::nowMs's clock: a
@@ -69,6 +72,7 @@ class EventLoop : NonCopyable
     static pid_t currentThreadId();
 
   private:
+    void dispatchActive();
     void wakeup();
     void handleWakeup();
     void runQueuedFunctors();
@@ -82,6 +86,8 @@ class EventLoop : NonCopyable
     std::unique_ptr<TimerQueue> timers_;
     Fd wakeupFd_; // an eventfd: other threads write to it to wake epoll_wait
     std::unique_ptr<Channel> wakeupChannel_;
+    // The batch of ready channels being dispatched; empty between batches.
+    // An entry is blanked (nullptr) when its channel is removed mid-batch.
     std::vector<Channel *> active_;
     std::mutex mutex_;
     std::vector<Functor> queued_; // guarded by mutex_
