@@ -365,6 +365,40 @@ def test_many_keepalive_requests_leave_descriptors_and_memory_as_they_were(
 TRICKLE_GAP = 0.25  # seconds between bytes: well inside any idle timeout
 
 
+def trickle(sock, data, deadline):
+    """Sends data a byte every TRICKLE_GAP seconds but its last byte,
+    reading in each gap. Returns (took, sent, closed, got): the seconds it
+    went on, the bytes sent, and whether the server closed and what it had
+    sent by then (an answer's close may come a moment after it)."""
+    started = time.monotonic()
+    sent, closed, got = 0, False, b""
+    while sent < len(data) - 1 and not deadline.expired():
+        if not send_all(sock, data[sent:sent + 1]):
+            closed = True
+            break
+        sent += 1
+        closed, got = read_until_close(sock, TRICKLE_GAP)
+        if closed or got:
+            break
+    took = time.monotonic() - started
+    if got and not closed:
+        closed, more = read_until_close(sock, 1.0)
+        got += more
+    return took, sent, closed, got
+
+
+def assert_cut_off(what, data, took, sent, closed, got):
+    assert closed, (
+        f"with -k 1, a connection trickling its {what} a byte every "
+        f"{TRICKLE_GAP} s was still open after {took:.1f} s and {sent} of "
+        f"{len(data)} bytes; answer so far: {got[:200]!r}")
+    assert took < 3, (
+        f"with -k 1, a trickled {what} was cut off only after {took:.1f} s")
+    assert got == b"" or got.startswith(b"HTTP/1.1 408 "), (
+        f"a request that never came whole can only get 408; got "
+        f"{got[:200]!r}")
+
+
 @pytest.mark.limitation("slowloris")
 def test_a_head_trickled_a_byte_at_a_time_is_cut_off_at_the_deadline(
         start_server, root):
@@ -376,31 +410,28 @@ def test_a_head_trickled_a_byte_at_a_time_is_cut_off_at_the_deadline(
     head = build_request("GET", "/hello.txt",
                          headers=[("User-Agent", "slowloris/1"),
                                   ("Accept", "*/*"), ("X-Pad", "p" * 40)])
-    deadline = Deadline(4)
     with server.connect(timeout=4) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        started = time.monotonic()
-        sent, closed, got = 0, False, b""
-        while sent < len(head) - 1 and not deadline.expired():
-            if not send_all(sock, head[sent:sent + 1]):
-                closed = True
-                break
-            sent += 1
-            closed, got = read_until_close(sock, TRICKLE_GAP)
-            if closed or got:
-                break
-        took = time.monotonic() - started
-        if got and not closed:  # an answer: its close may come a bit later
-            closed, more = read_until_close(sock, 1.0)
-            got += more
-    assert closed, (
-        f"with -k 1, a connection trickling its head a byte every "
-        f"{TRICKLE_GAP} s was still open after {took:.1f} s and {sent} of "
-        f"{len(head)} bytes; answer so far: {got[:200]!r}")
-    assert took < 3, (
-        f"with -k 1, a trickled head was cut off only after {took:.1f} s")
-    assert got == b"" or got.startswith(b"HTTP/1.1 408 "), (
-        f"a head that never came can only get 408; got {got[:200]!r}")
+        took, sent, closed, got = trickle(sock, head, Deadline(4))
+    assert_cut_off("head", head, took, sent, closed, got)
+    resp = request(server, "GET", "/hello.txt")
+    assert resp.status == 200, f"after the trickle:\n{resp}"
+
+
+@pytest.mark.limitation("slowloris")
+def test_a_body_trickled_a_byte_at_a_time_is_cut_off_at_the_deadline(
+        start_server, root):
+    """The same with a whole head and a body of 24 bytes sent a byte every
+    0.25 s: a small body late by the head's deadline holds the connection
+    no longer than a trickled head could."""
+    server = start_server("-r", root, "-k", 1)
+    body = b"b" * 24
+    with server.connect(timeout=4) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(build_request(
+            "POST", "/echo", headers=[("Content-Length", str(len(body)))]))
+        took, sent, closed, got = trickle(sock, body, Deadline(4))
+    assert_cut_off("body", body, took, sent, closed, got)
     resp = request(server, "GET", "/hello.txt")
     assert resp.status == 200, f"after the trickle:\n{resp}"
 

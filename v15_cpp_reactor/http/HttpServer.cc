@@ -27,7 +27,7 @@ struct Exchange {
     HttpRequest request;
     bool headComplete = false; // the parser is done with this request
     size_t requestLength = 0;  // head and body of the request answered
-    int64_t headStartMs = -1;  // when the unfinished head began; -1: none
+    int64_t startMs = -1;      // when the unfinished request began; -1: none
     bool working = false;      // a script is producing the answer
     std::unique_ptr<CgiJob> job;
 
@@ -37,7 +37,7 @@ struct Exchange {
         request.clear();
         headComplete = false;
         requestLength = 0;
-        headStartMs = -1;
+        startMs = -1;
     }
 };
 
@@ -75,6 +75,8 @@ struct HttpSession {
 namespace
 {
 constexpr size_t kMaxSpare = 256; // exchanges a loop keeps for reuse
+// The slowest body we wait for: this much per keep-alive timeout.
+constexpr size_t kBodyBytesPerTimeout = 64 * 1024;
 
 HttpSession &sessionOf(const TcpConnectionPtr &conn)
 {
@@ -164,6 +166,27 @@ void HttpServer::armDeadline(const TcpConnectionPtr &conn, int64_t whenMs)
         });
 }
 
+namespace
+{
+/// When the request being read must be whole, or -1 if none is. The head
+/// must be whole within the timeout of the request's first byte; each
+/// kBodyBytesPerTimeout of body that has arrived buys one more timeout. A
+/// large upload at a fair rate gets the time it needs; a body trickled a
+/// byte at a time gets no more than a head would.
+int64_t requestDueMs(const TcpConnectionPtr &conn, const HttpSession &s,
+                     int64_t timeout)
+{
+    if (!s.x || s.x->startMs < 0)
+        return -1;
+    const Exchange &x = *s.x;
+    size_t bodyIn = 0;
+    if (x.headComplete)
+        bodyIn = conn->inputBuffer().readableBytes() - x.parser.headLength();
+    int64_t periods = 1 + static_cast<int64_t>(bodyIn / kBodyBytesPerTimeout);
+    return x.startMs + periods * timeout;
+}
+} // namespace
+
 void HttpServer::onDeadline(const TcpConnectionPtr &conn)
 {
     HttpSession &s = sessionOf(conn);
@@ -180,18 +203,18 @@ void HttpServer::onDeadline(const TcpConnectionPtr &conn)
         armDeadline(conn, now + timeout);
         return;
     }
-    // A head must be whole within the timeout of its first byte: a client
-    // trickling a byte at a time (slowloris) does not extend it.
-    int64_t headStart = s.x ? s.x->headStartMs : -1;
-    if (headStart >= 0 && now >= headStart + timeout) {
+    // A request must be whole by its own deadline: a client trickling a
+    // byte at a time (slowloris) does not extend it.
+    int64_t due = requestDueMs(conn, s, timeout);
+    if (due >= 0 && now >= due) {
         HttpResponse resp;
         resp.setError(408);
         respond(conn, s, resp, 408);
         return;
     }
     int64_t deadline = conn->lastProgressMs() + timeout;
-    if (headStart >= 0)
-        deadline = std::min(deadline, headStart + timeout);
+    if (due >= 0)
+        deadline = std::min(deadline, due);
     if (now >= deadline) {
         conn->forceClose(); // idle: nobody is waiting for an answer
         return;
@@ -232,6 +255,14 @@ void HttpServer::answerRequests(const TcpConnectionPtr &conn, HttpSession &s)
         if (!answerOne(conn, s, exchangeOf(s)))
             break;
     }
+    // Every whole request is answered, and after the client's FIN no other
+    // will come: what is left of the input is a request that never ends.
+    if (conn->peerShutDown() && conn->connected() && !isWorking(s) &&
+        !s.closing) {
+        s.closing = true;
+        conn->closeWhenSent();
+        return;
+    }
     if (s.x && !s.x->working && !s.closing &&
         conn->inputBuffer().readableBytes() == 0)
         releaseExchange(s); // idle: nothing of a next request has come
@@ -248,8 +279,8 @@ bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s,
     // a finished parser only re-points the request's views at it.
     auto r = x.parser.parse(in.peek(), in.readableBytes(), req);
     if (r == HttpParser::kNeedMore) {
-        if (in.readableBytes() > 0 && x.headStartMs < 0)
-            x.headStartMs = conn->loop()->pollReturnMs();
+        if (in.readableBytes() > 0 && x.startMs < 0)
+            x.startMs = conn->loop()->pollReturnMs();
         return false;
     }
     if (r == HttpParser::kError) {
@@ -264,13 +295,15 @@ bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s,
             respond(conn, s, resp, 413);
             return false;
         }
-        x.headComplete = true; // the body now has the idle timeout
-        x.headStartMs = -1;
+        x.headComplete = true;
         x.requestLength =
             x.parser.headLength() + static_cast<size_t>(req.contentLength);
     }
-    if (in.readableBytes() < x.requestLength)
+    if (in.readableBytes() < x.requestLength) {
+        if (x.startMs < 0) // a head that came whole in one read
+            x.startMs = conn->loop()->pollReturnMs();
         return false; // the body is still on its way
+    }
     req.body = std::string_view(in.peek() + x.parser.headLength(),
                                 static_cast<size_t>(req.contentLength));
     if (cgi_.wants(req)) {

@@ -196,9 +196,24 @@ void TcpConnection::handleRead()
         lastProgressMs_ = loop_->pollReturnMs();
         shared_.onMessage(shared_from_this(), &input);
         releaseIoIfIdle(); // an idle connection holds no buffer
-    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-        handleClose(); // closed or reset: nobody is left to answer
+    } else if (n == 0) {
+        handlePeerShutdown();
+    } else if (errno != EAGAIN && errno != EINTR) {
+        handleClose(); // reset: nobody is left to answer
     }
+}
+
+// End of file says only that the peer will send nothing more: it may have
+// shut down its sending half (shutdown(2), SHUT_WR) and still be reading.
+// What it asked for is still owed; the protocol layer sees peerShutDown()
+// and closes once it has answered (RFC 9112 section 9.6). A peer that is
+// really gone turns our next write into a reset, and that closes.
+void TcpConnection::handlePeerShutdown()
+{
+    peerShutDown_ = true;
+    channel_.disableReading(); // level-triggered: EOF would be reported again
+    shared_.onMessage(shared_from_this(), &io().input);
+    releaseIoIfIdle();
 }
 
 void TcpConnection::handleWrite()
@@ -226,7 +241,7 @@ void TcpConnection::stopReading()
 
 void TcpConnection::startReading()
 {
-    if (state_ == kConnected)
+    if (state_ == kConnected && !peerShutDown_)
         channel_.enableReading();
 }
 

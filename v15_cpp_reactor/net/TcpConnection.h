@@ -61,6 +61,12 @@ class TcpConnection : NonCopyable,
     {
         return state_ == kClosed;
     }
+    /// The peer has sent its FIN: nothing more will arrive, though it may
+    /// still read what it is owed.
+    bool peerShutDown() const
+    {
+        return peerShutDown_;
+    }
 
     /// Queues bytes; writes at once when nothing is waiting before them.
     void send(std::string_view data);
@@ -140,6 +146,7 @@ class TcpConnection : NonCopyable,
     static std::vector<std::unique_ptr<Io>> &spareIo();
 
     void handleRead();
+    void handlePeerShutdown();
     void handleWrite();
     void handleClose();
     /// Writes what the socket takes; false if the connection failed.
@@ -158,6 +165,7 @@ class TcpConnection : NonCopyable,
     Fd socket_;
     uint32_t lingered_ = 0;
     State state_ = kConnected;
+    bool peerShutDown_ = false;  // read() returned 0
     bool lingerWhenSent_ = true; // in kDraining: linger, or close at once
     char peerAddress_[INET_ADDRSTRLEN] = "";
 };
