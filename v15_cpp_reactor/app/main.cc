@@ -30,6 +30,7 @@ namespace
 {
 
 constexpr int64_t kShutdownPollMs = 20; // how often a stop checks for idle
+constexpr int64_t kReapGraceMs = 2000;  // for killed scripts to be reaped
 
 void usage(FILE *out)
 {
@@ -199,7 +200,7 @@ class Server
             else if (stopDeadlineMs_ < 0)
                 beginStop();
             else
-                loop_.quit(); // a second stop signal: stop now
+                stopDeadlineMs_ = Timestamp::nowMs(); // a second one: now
         }
     }
 
@@ -215,10 +216,20 @@ class Server
         checkStopped();
     }
 
+    // Past the deadline, what is still open is closed, which kills its
+    // scripts; the loops then reap them through their pidfds, so the stop
+    // waits for that too, a moment (SIGKILL cannot be ignored), and leaves
+    // no process behind.
     void checkStopped()
     {
-        if (tcp_.connectionCount() == 0 ||
-            Timestamp::nowMs() >= stopDeadlineMs_) {
+        int64_t now = Timestamp::nowMs();
+        if (now >= stopDeadlineMs_ && !closedAll_) {
+            closedAll_ = true;
+            tcp_.forEachConnection(
+                [](const TcpConnectionPtr &conn) { conn->forceClose(); });
+        }
+        bool done = tcp_.connectionCount() == 0 && Cgi::runningScripts() == 0;
+        if (done || now >= stopDeadlineMs_ + kReapGraceMs) {
             loop_.quit();
             return;
         }
@@ -231,6 +242,7 @@ class Server
     Cgi cgi_;
     HttpServer http_;
     int64_t stopDeadlineMs_ = -1;
+    bool closedAll_ = false; // the deadline's forced close is done
 };
 
 } // namespace

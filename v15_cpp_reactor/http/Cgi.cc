@@ -182,6 +182,11 @@ void Cgi::stopQueue()
     ScriptQueue::stop();
 }
 
+int Cgi::runningScripts()
+{
+    return ScriptQueue::running();
+}
+
 bool Cgi::wants(const HttpRequest &req) const
 {
     return namesScript(req.path);

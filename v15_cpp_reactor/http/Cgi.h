@@ -63,6 +63,9 @@ class Cgi
     /// the worker_threads slots is answered 503 on its loop, and so is
     /// every later one; running scripts go on.
     static void stopQueue();
+    /// Scripts and FastCGI exchanges not yet over, abandoned children not
+    /// yet reaped included. Any thread.
+    static int runningScripts();
 
   private:
     struct Script;

@@ -90,7 +90,7 @@ CgiProcess::~CgiProcess()
 {
     // Normally removed already; a loop torn down at exit may leave them.
     for (Channel *channel : {stdin_.get(), stdout_.get(), exit_.get()})
-        if (channel != nullptr && channel->inPoller())
+        if (channel != nullptr)
             channel->remove();
 }
 
@@ -269,17 +269,22 @@ void CgiProcess::reapWhenDone()
 {
     if (!outputEnded_ || !exited_)
         return;
-    int wstatus = reap(WNOHANG); // a zombie by now: WNOHANG finds it
+    int wstatus = reap();
     releaseSlot();
     if (!abandoned())
         report(wstatus);
+    else
+        keepUntilReaped_.reset(); // may destroy this: nothing after it
 }
 
-/// Collects the child's exit status; it is not ours to watch any more.
-int CgiProcess::reap(int options)
+/// Collects the exit status of a child that has exited; it is not ours to
+/// watch any more.
+int CgiProcess::reap()
 {
     int wstatus = 0;
-    while (waitpid(pid_, &wstatus, options) < 0 && errno == EINTR)
+    // The pidfd said the child exited: it is a zombie, and WNOHANG finds it
+    // without waiting.
+    while (waitpid(pid_, &wstatus, WNOHANG) < 0 && errno == EINTR)
         continue;
     pid_ = -1;
     exit_->remove();
@@ -303,14 +308,15 @@ void CgiProcess::report(int wstatus)
         answerOutput(output_);
 }
 
+// The group has had its SIGKILL, which cannot be caught: the pidfd turns
+// readable in a moment and the loop reaps the child then, as any other,
+// without a blocking wait. Nobody owns the task any more (its connection
+// has gone), so it holds itself until then; its slot stays taken, since
+// the process still exists. A stopping server waits for that
+// (Cgi::runningScripts) before its loops end.
 void CgiProcess::cancel()
 {
     endOutput(0);
-    // The one wait of this file. The group has had its SIGKILL, which
-    // cannot be caught, so the child is already dying and the wait is
-    // short; waiting in the loop for the pidfd instead would leave a
-    // zombie whenever the loop stops first (the server's shutdown).
     if (pid_ > 0)
-        reap(0);
-    releaseSlot();
+        keepUntilReaped_ = shared_from_this();
 }

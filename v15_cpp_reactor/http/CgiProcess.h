@@ -37,7 +37,7 @@ class CgiProcess : public ScriptTask
     void endOutput(int outcome);
     void childExited();
     void reapWhenDone();
-    int reap(int options);
+    int reap();
     void report(int wstatus);
 
     const std::string program_;
@@ -54,4 +54,7 @@ class CgiProcess : public ScriptTask
     bool outputEnded_ = false;
     int outcome_ = 0; // once the output ended: 0, or 502 or 504 to answer
     bool exited_ = false;
+    // Set while an abandoned child is killed but not yet reaped: the task
+    // is its own owner until the pidfd reports the exit.
+    std::shared_ptr<ScriptTask> keepUntilReaped_;
 };

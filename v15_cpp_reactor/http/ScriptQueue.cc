@@ -86,6 +86,13 @@ void ScriptQueue::release()
     grant(next);
 }
 
+int ScriptQueue::running()
+{
+    Queue &q = theQueue();
+    std::lock_guard<std::mutex> lock(q.mutex);
+    return q.running;
+}
+
 void ScriptQueue::forget(const ScriptTask *task)
 {
     Queue &q = theQueue();

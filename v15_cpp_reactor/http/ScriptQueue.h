@@ -23,6 +23,8 @@ void setLimit(int limit);
 Admission admit(const std::shared_ptr<ScriptTask> &task);
 /// Gives a slot back: the oldest waiting task gets it.
 void release();
+/// How many tasks hold a slot: running, or killed and not yet reaped.
+int running();
 /// Takes task out of the queue, if it waits there (it is being destroyed).
 void forget(const ScriptTask *task);
 /// Refuses every waiting task (each gets ScriptTask::refuse(503) on its
