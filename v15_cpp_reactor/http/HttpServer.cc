@@ -112,6 +112,24 @@ bool isWorking(const HttpSession &s)
 {
     return s.x && s.x->working;
 }
+
+/// When the request being read must be whole, or -1 if none is. The head
+/// must be whole within the timeout of the request's first byte; each
+/// kBodyBytesPerTimeout of body that has arrived buys one more timeout. A
+/// large upload at a fair rate gets the time it needs; a body trickled a
+/// byte at a time gets no more than a head would.
+int64_t requestDueMs(const TcpConnectionPtr &conn, const HttpSession &s,
+                     int64_t timeout)
+{
+    if (!s.x || s.x->startMs < 0)
+        return -1;
+    const Exchange &x = *s.x;
+    size_t bodyIn = 0;
+    if (x.headComplete)
+        bodyIn = conn->inputBuffer().readableBytes() - x.parser.headLength();
+    int64_t periods = 1 + static_cast<int64_t>(bodyIn / kBodyBytesPerTimeout);
+    return x.startMs + periods * timeout;
+}
 } // namespace
 
 HttpServer::HttpServer(const Config &cfg, TcpServer &tcp, Cgi &cgi, int rootFd)
@@ -165,27 +183,6 @@ void HttpServer::armDeadline(const TcpConnectionPtr &conn, int64_t whenMs)
                     sessionOf(c).state->server->onDeadline(c);
         });
 }
-
-namespace
-{
-/// When the request being read must be whole, or -1 if none is. The head
-/// must be whole within the timeout of the request's first byte; each
-/// kBodyBytesPerTimeout of body that has arrived buys one more timeout. A
-/// large upload at a fair rate gets the time it needs; a body trickled a
-/// byte at a time gets no more than a head would.
-int64_t requestDueMs(const TcpConnectionPtr &conn, const HttpSession &s,
-                     int64_t timeout)
-{
-    if (!s.x || s.x->startMs < 0)
-        return -1;
-    const Exchange &x = *s.x;
-    size_t bodyIn = 0;
-    if (x.headComplete)
-        bodyIn = conn->inputBuffer().readableBytes() - x.parser.headLength();
-    int64_t periods = 1 + static_cast<int64_t>(bodyIn / kBodyBytesPerTimeout);
-    return x.startMs + periods * timeout;
-}
-} // namespace
 
 void HttpServer::onDeadline(const TcpConnectionPtr &conn)
 {
