@@ -52,7 +52,14 @@ from http_util import (
     request,
     send_all,
 )
-from util import describe_status, run_program, wait_gone, wait_until
+from util import (
+    children_of,
+    describe_status,
+    run_program,
+    tcp_socket,
+    wait_gone,
+    wait_until,
+)
 
 pytestmark = pytest.mark.needs("logging")
 
@@ -212,6 +219,10 @@ CGI_SCRIPTS = {
                  "echo \"from the script: $QUERY_STRING\" >&2\n"
                  "printf 'Content-Type: text/plain\\r\\n\\r\\n'\n"
                  "echo 'wrote stderr'\n",
+    # Waits, without output, until the file "go" appears beside it.
+    "wait.sh": "#!/bin/sh\n"
+               "while [ ! -e go ]; do sleep 0.01; done\n"
+               "printf 'Content-Type: text/plain\\r\\n\\r\\nwaited\\n'\n",
     # Lists what each of its open descriptors points at.
     "fds.sh": "#!/bin/sh\n"
               "printf 'Content-Type: text/plain\\r\\n\\r\\n'\n"
@@ -655,6 +666,44 @@ def test_cgi_stderr_lands_in_the_error_log(logged):
     assert marker not in srv.server.stderr_text(), (
         f"the script's stderr went to the server's original stderr:\n"
         f"{srv.server.stderr_text()!r}")
+
+
+@pytest.mark.needs("keepalive")
+def test_a_request_pipelined_while_a_script_runs_leaves_its_line_intact(
+        logged, site):
+    """While a script runs, the next request arrives on the same
+    connection, with a head large enough that the server's input buffer
+    must grow. The script's answer and its log line still describe the
+    first request: its method, target and User-Agent were read from the
+    input before it grew."""
+    srv = logged()
+    second = build_request("GET", "/hello.txt",
+                           headers=[("User-Agent", "second"),
+                                    ("X-Pad", "p" * 6000)])
+    with srv.server.connect(timeout=5) as sock:
+        send_all(sock, build_request(
+            "GET", "/cgi-bin/wait.sh?first",
+            headers=[("User-Agent", "agent-of-the-first")]))
+        assert wait_until(lambda: any(
+            st["comm"] == "wait.sh" for st in children_of(srv.server.pid)),
+            timeout=3), "the script never started"
+        send_all(sock, second)
+        # A server that reads on while a script runs takes the second
+        # request now; one that does not (a thread, a loop blocked in the
+        # script) leaves it in the kernel: then the wait simply ends.
+        client_port = sock.getsockname()[1]
+        wait_until(lambda: tcp_socket(srv.server.port, client_port)[2] == 0,
+                   timeout=1)
+        (site / "cgi-bin" / "go").touch()
+        deadline = Deadline(5)
+        first = read_response(sock, deadline=deadline)
+        then = read_response(sock, deadline=deadline, buffered=first.extra)
+    assert first.status == 200 and first.body == b"waited\n", first.describe()
+    assert then.status == 200 and then.body == HELLO, then.describe()
+    entries = srv.access.entries(2)
+    assert entries[0].request == b"GET /cgi-bin/wait.sh?first HTTP/1.1", (
+        f"the script's line names another request: {entries[0].line!r}")
+    assert entries[0].agent == b"agent-of-the-first", entries[0].line
 
 
 def test_a_configuration_error_goes_to_stderr_not_to_the_error_log(

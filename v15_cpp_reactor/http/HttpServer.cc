@@ -357,7 +357,14 @@ void HttpServer::scriptDone(const TcpConnectionPtr &conn, HttpResponse &&resp)
     std::shared_ptr<CgiJob> finished = std::move(x.job);
     conn->loop()->queueInLoop([finished] {});
     x.working = false;
-    if (!conn->connected() || !respond(conn, s, resp, 0))
+    if (!conn->connected())
+        return;
+    // Reading went on while the script ran, and a read may have moved the
+    // input to a larger allocation: point the request's views at it again
+    // before the answer and its log line look at them.
+    Buffer &in = conn->inputBuffer();
+    x.parser.parse(in.peek(), in.readableBytes(), x.request);
+    if (!respond(conn, s, resp, 0))
         return;
     // The next pipelined request, from the loop rather than from here: we
     // may be inside Cgi::start, and a run of scripts must not recurse.
