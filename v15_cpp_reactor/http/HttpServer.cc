@@ -113,6 +113,16 @@ bool isWorking(const HttpSession &s)
     return s.x && s.x->working;
 }
 
+/// The request's views point into the input, and a read since it was
+/// parsed may have moved the input to a larger allocation: point them at
+/// it again. answerOne() does so at every read; a script's answer, made
+/// while reading went on without it, must do it itself.
+void repointRequest(const TcpConnectionPtr &conn, Exchange &x)
+{
+    Buffer &in = conn->inputBuffer();
+    x.parser.parse(in.peek(), in.readableBytes(), x.request);
+}
+
 /// When the request being read must be whole, or -1 if none is. The head
 /// must be whole within the timeout of the request's first byte; each
 /// kBodyBytesPerTimeout of body that has arrived buys one more timeout. A
@@ -359,11 +369,7 @@ void HttpServer::scriptDone(const TcpConnectionPtr &conn, HttpResponse &&resp)
     x.working = false;
     if (!conn->connected())
         return;
-    // Reading went on while the script ran, and a read may have moved the
-    // input to a larger allocation: point the request's views at it again
-    // before the answer and its log line look at them.
-    Buffer &in = conn->inputBuffer();
-    x.parser.parse(in.peek(), in.readableBytes(), x.request);
+    repointRequest(conn, x); // reading went on while the script ran
     if (!respond(conn, s, resp, 0))
         return;
     // The next pipelined request, from the loop rather than from here: we
