@@ -197,6 +197,10 @@ int main(int argc, char **argv)
      * into SIGPIPE, whose default action kills the whole server. Ignored, the
      * write fails with EPIPE and only that connection ends. */
     signal(SIGPIPE, SIG_IGN);
+    /* SIGHUP's default action ends the process too, and a terminal that
+     * closes or an operator's kill -HUP is no reason to stop serving: ignored
+     * (v12 gives it a meaning: reopen the logs). */
+    signal(SIGHUP, SIG_IGN);
     sigset_t unblocked = block_stop_signals();
 
     /* Opened before daemonize changes directory, so a relative -r works. */

@@ -241,6 +241,7 @@ static pid_t spawn(char *const argv[], char *const envp[], const char *dir,
         sigprocmask(SIG_SETMASK, &none, NULL);
         struct sigaction dfl = {.sa_handler = SIG_DFL};
         sigaction(SIGPIPE, &dfl, NULL);
+        sigaction(SIGHUP, &dfl, NULL);
         if (chdir(dir) == 0)
             execve(argv[0], argv, envp);
         _exit(127);
