@@ -1,7 +1,8 @@
-/// AsyncLog: the back-end thread. It sleeps only while every buffer is
-/// empty, so the first line after a quiet spell is written at once; under
-/// load, lines pile up while it writes and go out together, many per
-/// write(2). Buffers are reused, so the steady state allocates nothing.
+/// AsyncLog: the back-end thread. A line costs the front end a lock and a
+/// copy, and no system call: the back end is woken only for a full buffer,
+/// a reopen, a stop, or the first line after a quiet spell, and otherwise
+/// comes back by itself once a period. Buffers are reused, so the steady
+/// state allocates nothing.
 #include "base/AsyncLog.h"
 
 #include <pthread.h>
@@ -15,8 +16,11 @@ namespace
 {
 
 constexpr size_t kBufferBytes = 1 << 20;
-// 64 MiB waiting at most: a disk slower than the server must not let the
-// logs eat the memory. Past it, lines are counted and dropped.
+// Bounded memory: a disk slower than the server must not let the logs eat
+// the memory. At most 64 full buffers (64 MiB) wait per stream, besides
+// the ones the back end is writing; past that the front end drops lines
+// and counts them, as muduo does, rather than stall an event loop, and the
+// back end reports the count in the error log.
 constexpr size_t kMaxQueuedBuffers = 64;
 constexpr size_t kSpareBuffers = 2; // per stream: double buffering
 
@@ -24,8 +28,9 @@ const char *const kStreamNames[] = {"error log", "access log"};
 
 } // namespace
 
-AsyncLog::AsyncLog(LogFile &errors, LogFile &access, Notice notice)
-    : files_{&errors, &access}, notice_(std::move(notice))
+AsyncLog::AsyncLog(LogFile &errors, LogFile &access, Notice notice,
+                   std::chrono::milliseconds period)
+    : files_{&errors, &access}, notice_(std::move(notice)), period_(period)
 {
 }
 
@@ -80,7 +85,6 @@ void AsyncLog::append(Stream stream, std::string_view line)
         return;
     }
     Buffers &b = buffers_[stream];
-    bool wasEmpty = b.current.empty() && b.queued.empty();
     if (!b.current.empty() && b.current.size() + line.size() > kBufferBytes) {
         if (b.queued.size() >= kMaxQueuedBuffers) {
             b.dropped++;
@@ -88,12 +92,15 @@ void AsyncLog::append(Stream stream, std::string_view line)
         }
         b.queued.push_back(std::move(b.current));
         b.current = freshBuffer(b);
+        wake_.notify_one(); // a full buffer is worth a wake-up
     }
     b.current.append(line);
-    // Only a line landing in an empty stream can find the thread asleep;
-    // otherwise it is busy writing and will look again before it sleeps.
-    if (wasEmpty)
+    // Any other line finds the back end due back within a period: waking
+    // it per line would cost a system call or two for each.
+    if (asleep_) {
+        asleep_ = false;
         wake_.notify_one();
+    }
 }
 
 void AsyncLog::reopen(std::function<void()> done)
@@ -130,6 +137,15 @@ bool AsyncLog::hasWork() const
     return !reopens_.empty();
 }
 
+/// What ends a wait before its period: a full buffer, a reopen, a stop.
+bool AsyncLog::urgent() const
+{
+    for (const Buffers &b : buffers_)
+        if (!b.queued.empty())
+            return true;
+    return !reopens_.empty() || stopping_;
+}
+
 /// What one turn of the back end takes from the front end, under the lock.
 struct AsyncLog::Batch {
     std::vector<std::string> buffers[kStreams];
@@ -137,8 +153,12 @@ struct AsyncLog::Batch {
     std::vector<std::function<void()>> reopens;
 };
 
-void AsyncLog::take(Batch &batch)
+/// Takes every buffer with lines in it, the partly filled ones too: after
+/// a period, a reopen or a stop, all of them are due. Returns whether any
+/// line was taken.
+bool AsyncLog::take(Batch &batch)
 {
+    bool lines = false;
     for (int i = 0; i < kStreams; i++) {
         Buffers &b = buffers_[i];
         std::swap(batch.buffers[i], b.queued);
@@ -147,8 +167,10 @@ void AsyncLog::take(Batch &batch)
             b.current = freshBuffer(b);
         }
         batch.dropped[i] = std::exchange(b.dropped, 0);
+        lines = lines || !batch.buffers[i].empty();
     }
     std::swap(batch.reopens, reopens_);
+    return lines;
 }
 
 void AsyncLog::recycle(Batch &batch)
@@ -185,17 +207,33 @@ void AsyncLog::process(Batch &batch)
         done();
 }
 
+/// Sleeps until there is something to write. While lines come, that is a
+/// full buffer, or one period after the last turn at the latest. After a
+/// turn that found no line, only a line (or a reopen, or a stop) ends the
+/// sleep: an idle server does not wake the thread every period.
+void AsyncLog::waitForWork(std::unique_lock<std::mutex> &lock, bool quiet)
+{
+    if (!quiet) {
+        wake_.wait_for(lock, period_, [this] { return urgent(); });
+        return;
+    }
+    asleep_ = true;
+    wake_.wait(lock, [this] { return hasWork() || stopping_; });
+    asleep_ = false;
+}
+
 void AsyncLog::run()
 {
     Batch batch;
+    bool quiet = true; // the last turn took no line
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-        wake_.wait(lock, [this] { return hasWork() || stopping_; });
-        if (!hasWork()) {
+        waitForWork(lock, quiet);
+        if (stopping_ && !hasWork()) {
             running_ = false; // from now on append() writes at once
             return;
         }
-        take(batch);
+        quiet = !take(batch);
         lock.unlock();
         process(batch);
         lock.lock();

@@ -1,12 +1,15 @@
 /// Logger: the front end. It formats a whole line on the caller's thread
 /// (the error format, or the combined log format with client text escaped)
-/// and hands it to the AsyncLog back end, which writes it.
+/// and hands it to the AsyncLog back end, which writes it. An access line,
+/// one per request, is formatted without allocating: into a buffer each
+/// thread reuses, with the time formatted once a second.
 #include "base/Logger.h"
 
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +18,7 @@
 #include "app/Config.h"
 #include "base/AsyncLog.h"
 #include "base/LogFile.h"
+#include "base/Timestamp.h"
 
 namespace Log
 {
@@ -98,16 +102,17 @@ void logAt(Level level, const char *fmt, va_list ap)
 void putEscaped(std::string &line, std::string_view text)
 {
     static const char kHex[] = "0123456789ABCDEF";
-    for (char ch : text) {
-        unsigned char c = static_cast<unsigned char>(ch);
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-            line += "\\x";
-            line += kHex[c >> 4];
-            line += kHex[c & 0xf];
-        } else {
-            line += ch;
-        }
+    size_t plain = 0; // where the bytes not copied yet begin
+    for (size_t i = 0; i < text.size(); i++) {
+        unsigned char c = static_cast<unsigned char>(text[i]);
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+            continue; // copied with the run it belongs to
+        line.append(text.substr(plain, i - plain));
+        const char escape[] = {'\\', 'x', kHex[c >> 4], kHex[c & 0xf]};
+        line.append(escape, sizeof escape);
+        plain = i + 1;
     }
+    line.append(text.substr(plain));
 }
 
 /// A quoted header field, "-" when the request had none.
@@ -121,14 +126,47 @@ void putHeader(std::string &line, std::string_view value)
     line += '"';
 }
 
-std::string accessTime()
+void putNumber(std::string &line, long long n)
 {
-    char when[64];
-    time_t now = time(nullptr);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S %z", &tm);
-    return when;
+    char digits[24];
+    auto result = std::to_chars(digits, digits + sizeof digits, n);
+    line.append(digits, size_t(result.ptr - digits));
+}
+
+/// Now as "23/Nov/2026:15:30:00 +0000". Within a second every line has the
+/// same, so each thread formats it once a second, as HttpResponse does the
+/// Date header.
+std::string_view accessTime()
+{
+    thread_local time_t cachedSecond = -1;
+    thread_local char cachedText[64];
+    thread_local size_t cachedLength = 0;
+    time_t now = Timestamp::wallSeconds();
+    if (now != cachedSecond) {
+        struct tm tm;
+        localtime_r(&now, &tm);
+        cachedLength = strftime(cachedText, sizeof cachedText,
+                                "%d/%b/%Y:%H:%M:%S %z", &tm);
+        cachedSecond = now;
+    }
+    return std::string_view(cachedText, cachedLength);
+}
+
+/// The request as quoted in the line: "GET /path HTTP/1.1", or "-" when
+/// the request line itself was bad.
+void putRequest(std::string &line, const AccessRecord &r)
+{
+    line += '"';
+    if (r.method.empty()) {
+        line += '-';
+    } else {
+        putEscaped(line, r.method);
+        line += ' ';
+        putEscaped(line, r.target);
+        line += " HTTP/1.";
+        putNumber(line, r.minorVersion);
+    }
+    line += "\" ";
 }
 
 } // namespace
@@ -214,20 +252,21 @@ void access(const AccessRecord &r)
 {
     if (!accessEnabled())
         return;
-    std::string line;
-    line.reserve(256 + r.target.size() + r.userAgent.size());
+    // Cleared, not freed, between lines: once it has grown to the longest
+    // line this thread logs, formatting allocates nothing.
+    thread_local std::string line;
+    line.clear();
     line += r.remoteAddr;
-    line += " - - [" + accessTime() + "] ";
-    std::string numbers =
-        std::to_string(r.status) + " " + std::to_string(r.bodyBytes);
+    line += " - - [";
+    line += accessTime();
+    line += "] ";
+    putRequest(line, r);
+    putNumber(line, r.status);
+    line += ' ';
+    putNumber(line, r.bodyBytes);
     if (r.method.empty()) { // the request line itself was bad
-        line += "\"-\" " + numbers + " \"-\" \"-\"";
+        line += " \"-\" \"-\"";
     } else {
-        line += '"';
-        putEscaped(line, r.method);
-        line += ' ';
-        putEscaped(line, r.target);
-        line += " HTTP/1." + std::to_string(r.minorVersion) + "\" " + numbers;
         putHeader(line, r.referer);
         putHeader(line, r.userAgent);
     }
