@@ -18,9 +18,11 @@ import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import textwrap
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -33,7 +35,8 @@ from http_util import (
     read_response,
     request,
 )
-from util import Deadline, describe_status, stop_process_group, wait_until
+from util import (Deadline, describe_status, recv_exactly,
+                  stop_process_group, wait_until)
 
 # test_cgi's PHP tests, collected here too and run with this file's `server`
 # (php-fpm behind it) and `cgi_root`: whether PHP runs as CGI or FastCGI,
@@ -443,6 +446,84 @@ def test_script_slower_than_fastcgi_timeout_is_504(fcgi_server, fpm):
     resp = request(server, "GET", "/get.php?after=504")
     assert resp.status == 200 and resp.text() == "after=504\n", \
         resp.describe()
+
+
+class LingeringApp:
+    """A FastCGI application of our own, on a unix socket: it answers every
+    request with STDOUT and END_REQUEST, then keeps the connection open, as
+    the specification allows (the exchange ends at END_REQUEST, 5.5). php-fpm
+    always closes, so only a fake shows whether a server waits for a close
+    instead. .pass_value names it for fastcgi_pass; stop() ends it."""
+
+    REPLY = b"Content-Type: text/plain\r\n\r\nlingering"
+
+    def __init__(self, path):
+        self.path = path
+        self.listener = socket.socket(socket.AF_UNIX)
+        self.listener.bind(str(path))
+        self.listener.listen()
+        self.kept = []  # connections answered and left open
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def pass_value(self):
+        return f"unix:{self.path}"
+
+    @staticmethod
+    def record(kind, content=b""):
+        header = struct.pack(">BBHHBx", 1, kind, 1, len(content), 0)
+        return header + content
+
+    @staticmethod
+    def _read_request(conn):
+        """Reads records until the empty STDIN record that ends a request."""
+        while True:
+            header = recv_exactly(conn, 8)
+            _, kind, _, length, padding = struct.unpack(">BBHHBx", header)
+            recv_exactly(conn, length + padding)
+            if kind == 5 and length == 0:  # FCGI_STDIN, end of stream
+                return
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:  # stop() closed the listener
+                return
+            self.kept.append(conn)
+            try:
+                self._read_request(conn)
+                # STDOUT, its empty end, END_REQUEST: appStatus 0,
+                # protocolStatus REQUEST_COMPLETE. Then nothing, no close.
+                conn.sendall(self.record(6, self.REPLY) + self.record(6) +
+                             self.record(3, bytes(8)))
+            except (OSError, AssertionError):
+                pass
+
+    def stop(self):
+        self.listener.close()
+        for conn in self.kept:
+            conn.close()
+
+
+def test_the_reply_ends_at_end_request_even_if_the_connection_stays_open(
+        fcgi_server, short_dir):
+    app = LingeringApp(short_dir / "lingering.sock")
+    try:
+        server = fcgi_server(app.pass_value, timeout=3)
+        started = time.monotonic()
+        resp = request(server, "GET", "/who.php", timeout=6)
+        took = time.monotonic() - started
+        assert resp.status == 200 and resp.body == b"lingering", (
+            f"the application sent END_REQUEST and kept the connection "
+            f"open:\n{resp.describe()}")
+        check_common(resp)
+        assert took < 1.5, (
+            f"the answer came {took:.1f} s after the request "
+            "(fastcgi_timeout = 3): the server waited for a close")
+    finally:
+        app.stop()
 
 
 # --- the configuration ---------------------------------------------------

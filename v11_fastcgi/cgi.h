@@ -16,13 +16,20 @@ char *cgi_find_program(const char *name);
  * it. */
 long long cgi_now_ms(void);
 
+/* Says whether out already holds the whole reply, for a peer whose reply
+ * ends before it closes (FastCGI's END_REQUEST). *scanned is its own cursor,
+ * 0 at the start, so that each call looks only at what came since the last. */
+typedef bool cgi_complete_fn(const struct buf *out, size_t *scanned);
+
 /* Writes body to to_child while reading from_child into out, until end of
- * file or the deadline (on cgi_now_ms's clock); closes to_child once the
- * body is all sent. Returns 0 at the end of the output, 504 when time ran
- * out, 502 on too much output or an error. CGI's pipes and FastCGI's socket
- * both move their bytes with it. */
+ * file, until complete (if not NULL) says the reply is whole, or until the
+ * deadline (on cgi_now_ms's clock); closes to_child once the body is all
+ * sent. Returns 0 at the end of the output, 504 when time ran out, 502 on
+ * too much output or an error. CGI's pipes and FastCGI's socket both move
+ * their bytes with it. */
 int cgi_exchange(int to_child, int from_child, struct slice body,
-                 struct buf *out, long long deadline);
+                 struct buf *out, long long deadline,
+                 cgi_complete_fn *complete);
 
 /* If req names a CGI script, runs it, fills resp and returns true; returns
  * false for a path that is not a script (static files answer it). Blocks

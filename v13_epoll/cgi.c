@@ -269,9 +269,9 @@ long long cgi_now_ms(void)
  * that prints before it has read all its input would otherwise deadlock
  * with us, both blocked on a full pipe. */
 int cgi_exchange(int to_child, int from_child, struct slice body,
-                 struct buf *out, long long deadline)
+                 struct buf *out, long long deadline, cgi_complete_fn *complete)
 {
-    size_t sent = 0;
+    size_t sent = 0, scanned = 0;
     int status = 0;
     fcntl(to_child, F_SETFL, O_NONBLOCK);
     for (;;) {
@@ -311,6 +311,8 @@ int cgi_exchange(int to_child, int from_child, struct slice body,
                 break;
             }
             out->len += r > 0 ? (size_t)r : 0;
+            if (complete != NULL && complete(out, &scanned))
+                break;
         }
     }
     if (to_child >= 0)
@@ -462,7 +464,7 @@ static int run_script(const struct config *cfg, const struct request *req,
         return 502;
     }
     int status = cgi_exchange(to_child, from_child, req->body, out,
-                              cgi_now_ms() + cfg->cgi_timeout * 1000LL);
+                              cgi_now_ms() + cfg->cgi_timeout * 1000LL, NULL);
     close(from_child);
     /* Past the time limit, or done talking: its output is all we wanted, so
      * whatever of its process group still runs (a forgotten background job

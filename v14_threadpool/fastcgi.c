@@ -129,10 +129,9 @@ static int add_pair(struct buf *b, const char *var)
 static int encode_request(struct buf *b, char *const env[], struct slice body)
 {
     /* roleB1, roleB0, flags, five reserved bytes. flags is 0, without
-     * FCGI_KEEP_CONN: the application closes the connection when the request
-     * ends (3.5). One connection per request costs a connect, but the end of
-     * the reply is then the end of the stream, as with a CGI script's pipe,
-     * and no connection is shared between our threads. */
+     * FCGI_KEEP_CONN: the application is to close the connection when the
+     * request ends (3.5). One connection per request costs a connect, but no
+     * connection is shared between our threads. */
     const char begin[8] = {0, FCGI_RESPONDER, 0};
     struct buf params;
     buf_init(&params, MAX_PARAMS_BYTES);
@@ -220,6 +219,24 @@ static const char *protocol_problem(unsigned char status)
                       : "END_REQUEST has an unknown protocolStatus";
 }
 
+/* True once reply holds a whole END_REQUEST record: the request is over
+ * (5.5), even if the application is slow to close the connection or never
+ * does, and a complete reply must not wait for fastcgi_timeout. *next is
+ * where the first record not yet looked at starts. */
+static bool reply_complete(const struct buf *reply, size_t *next)
+{
+    while (reply->len - *next >= FCGI_HEADER_LEN) {
+        const unsigned char *h = (const unsigned char *)reply->data + *next;
+        size_t record = FCGI_HEADER_LEN + ((size_t)h[4] << 8 | h[5]) + h[6];
+        if (reply->len - *next < record)
+            return false;
+        *next += record;
+        if (h[1] == FCGI_END_REQUEST)
+            return true;
+    }
+    return false;
+}
+
 /* Decodes the reply's records in place: the STDOUT stream moves to the
  * front of reply, which becomes the output; STDERR goes to err. Every
  * header is checked before its content is touched, and nothing is read
@@ -278,13 +295,13 @@ int fcgi_run(const struct config *cfg, char *const env[], struct slice body,
     else if ((fd = connect_to(pass, deadline, &status)) >= 0 &&
              (to_app = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
         log_error("fastcgi %s: fcntl: %s", pass, strerror(errno));
-    /* The request is written while the reply is read, until the application
-     * closes the connection: the same loop as a CGI script's pipes. It closes
-     * its write end once everything is sent; a duplicate of the socket lets
-     * that close leave the connection open for the reply. */
+    /* The request is written while the reply is read, until END_REQUEST
+     * (or a close before it): the same loop as a CGI script's pipes. It
+     * closes its write end once everything is sent; a duplicate of the
+     * socket lets that close leave the connection open for the reply. */
     if (to_app >= 0) {
         struct slice input = {request.data, request.len};
-        status = cgi_exchange(to_app, fd, input, out, deadline);
+        status = cgi_exchange(to_app, fd, input, out, deadline, reply_complete);
         if (status == 502)
             log_error("fastcgi %s: reading the reply: %s", pass,
                       out->len == out->max ? "too large" : strerror(errno));
