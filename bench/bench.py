@@ -16,6 +16,9 @@ Figures per run:
               per request still does and moves least with the noise.
   req/s       what wrk measured; p99 latency and errors alongside.
 Memory per idle connection is measured on a fresh server process each time.
+The cost of the access log is the newest stage's 13-byte keep-alive case
+run with access_log off and on in the same rounds: CPU per request, and
+the ratio of on to off within each round.
 
 Results go to bench/results/latest.json; report.py turns them into tables,
 charts (docs/img/*.svg) and the generated part of docs/performance.md.
@@ -94,11 +97,7 @@ MODES = {
 
 
 def choose_servers(args):
-    stages = [s for s in servers.find_stages(ROOT)]
-    missing = [s.name for s in stages if not s.binary.exists()]
-    if missing:
-        sys.exit(f"bench: not built: {', '.join(missing)} "
-                 f"(cmake --preset default && cmake --build build)")
+    stages = [s for s in servers.find_stages(ROOT, args.build)]
     echo = [s for s in stages if s.protocol == "echo"]
     http = [s for s in stages if s.protocol == "http"]
     if args.stages:
@@ -109,8 +108,19 @@ def choose_servers(args):
         newest = http[-1].short if http else None
         echo = [s for s in echo if s.short in QUICK_ECHO]
         http = [s for s in http if s.short in QUICK_HTTP | {newest}]
+    missing = [s.name for s in echo + http if not s.binary.exists()]
+    if missing:
+        sys.exit(f"bench: not built: {', '.join(missing)} "
+                 f"(cmake --preset default && cmake --build build)")
     peers = [] if args.no_peers else [p for p in servers.PEERS if p.installed()]
     return echo, http, peers
+
+
+def logging_stage(http):
+    """The newest stage in the plan with an access log: the one whose
+    logging cost is measured."""
+    with_log = [s for s in http if s.has("logging") and s.serves_files]
+    return with_log[-1] if with_log else None
 
 
 def raise_fd_limit():
@@ -160,13 +170,14 @@ def _clock(seconds):
     return f"{int(seconds) // 60}:{int(seconds) % 60:02}"
 
 
-# --- the three kinds of measurement -------------------------------------------
+# --- the kinds of measurement -------------------------------------------------
 
 
-def start(server, workdir, docroot, fpm, problems):
+def start(server, workdir, docroot, fpm, problems, **options):
     try:
         return server.start(workdir, docroot=docroot,
-                            fastcgi_socket=fpm.socket if fpm else None)
+                            fastcgi_socket=fpm.socket if fpm else None,
+                            **options)
     except servers.StartError as e:
         problems.append(str(e))
         print(f"  ! {e}", flush=True)
@@ -201,6 +212,56 @@ def measure_http(plan, mode, workdir, docroot, fpm, progress, problems):
             if running:
                 running.stop()
     return runs
+
+
+def measure_logging(stage, mode, workdir, docroot, progress, problems):
+    """The access log's cost: rounds of the 13-byte keep-alive case on
+    stage with access_log off and on, in swapped order each round. Returns
+    runs["off"] and runs["on"], one entry per round; each "on" entry also
+    has cpu_ratio, its CPU per request over the "off" run of its round,
+    and lines, what the log held once the server had stopped."""
+    sc = SCENARIOS[0]
+    log = Path(workdir) / "access.log"
+    runs = {"off": [], "on": []}
+    for r in range(mode["rounds"]):
+        for setting in ("off", "on") if r % 2 == 0 else ("on", "off"):
+            log.unlink(missing_ok=True)
+            running = start(stage, workdir, docroot, None, problems,
+                            access_log=log if setting == "on" else None)
+            result = None
+            if running and running.alive():
+                try:
+                    result = loads.run_wrk(running, sc.path, sc.connections,
+                                           mode["seconds"])
+                except loads.LoadError as e:
+                    problems.append(f"round {r + 1}, {stage.short}, "
+                                    f"access_log {setting}: {e}")
+            if running:
+                running.stop()  # the log is complete only after the stop
+            if result and setting == "on":
+                result["lines"] = count_lines(log)
+                if result["lines"] < result["requests"]:
+                    problems.append(
+                        f"round {r + 1}, {stage.short}: {result['lines']:,} "
+                        f"access log lines for {result['requests']:,} "
+                        f"requests answered")
+            runs[setting].append(result)
+            progress.step(mode["seconds"] + 0.3,
+                          f"round {r + 1}/{mode['rounds']} {stage.short:8} "
+                          f"access_log {setting:3} " + describe_http(result))
+        off, on = runs["off"][-1], runs["on"][-1]
+        if off and on and off["cpu_us"] and on["cpu_us"]:
+            on["cpu_ratio"] = on["cpu_us"] / off["cpu_us"]
+    log.unlink(missing_ok=True)
+    return runs
+
+
+def count_lines(path):
+    count = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            count += chunk.count(b"\n")
+    return count
 
 
 def describe_http(result):
@@ -396,7 +457,10 @@ def parse_args():
     ap.add_argument("--no-peers", action="store_true",
                     help="leave out nginx, lighttpd and h2o")
     ap.add_argument("--skip", default="",
-                    help="leave out parts: echo,http,memory (comma-separated)")
+                    help="leave out parts: echo,http,memory,logging "
+                    "(comma-separated)")
+    ap.add_argument("--build", type=Path, default=ROOT / "build",
+                    help="where the stages are built (default: build/)")
     ap.add_argument("--no-docs", action="store_true",
                     help="write the JSON only, not the charts and docs")
     ap.add_argument("--output", type=Path, default=RESULTS)
@@ -412,6 +476,7 @@ def main():
         mode["seconds"] = args.seconds
     skip = set(filter(None, args.skip.split(",")))
     echo, http, peers = choose_servers(args)
+    logged = None if "logging" in skip else logging_stage(http)
     if "echo" in skip:
         echo = []
     if "http" in skip and "memory" in skip:
@@ -439,10 +504,13 @@ def main():
         for count in IDLE_COUNTS:
             steps += [3 + count / 2000] * (mode["idle_runs"] * sum(
                 1 for s in everyone if not idle_plan(s, count)))
+    if logged:
+        steps += [mode["seconds"] + 0.3] * (2 * mode["rounds"])
     print(f"bench: {'quick' if args.quick else 'full'} mode, "
           f"{mode['rounds']} rounds; echo: "
           f"{' '.join(s.short for s in echo) or '-'}; http: "
-          f"{' '.join(s.short for s in everyone) or '-'}; server on core "
+          f"{' '.join(s.short for s in everyone) or '-'}; access log: "
+          f"{logged.short if logged else '-'}; server on core "
           f"{servers.SERVER_CORE}, load on core {loads.LOAD_CORE}", flush=True)
     progress = Progress(steps)
     problems = []
@@ -491,6 +559,13 @@ def main():
                                                    "kib_ratio"])
                                   for c, r in runs.items()}
                 data["memory_notes"] = notes
+            if logged:
+                runs = measure_logging(logged, mode, tmp, docroot, progress,
+                                       problems)
+                data["logging"] = {
+                    "stage": logged.short, "scenario": SCENARIOS[0].key,
+                    "runs": summarize(runs, ["cpu_us", "cpu_ratio", "rps",
+                                             "p99_ms", "errors", "lines"])}
         finally:
             if fpm:
                 fpm.stop()

@@ -132,6 +132,27 @@ ECHO_HEAD = ["stage", "clients", "CPU µs/round trip", "round trips/s",
              "p99 ms", "longest wait ms", "note"]
 
 
+LOGGING_HEAD = ["access_log", "CPU µs/req", "CPU on/off, same round",
+                "req/s", "p99 ms", "errors", "note"]
+
+
+def logging_rows(data):
+    rows = []
+    for setting, e in data["logging"]["runs"].items():
+        rows.append([setting, spread(e.get("cpu_us"), ".1f"),
+                     ratio(e.get("cpu_ratio")) if setting == "on" else "–",
+                     spread(e.get("rps"), ",.0f"),
+                     spread(e.get("p99_ms"), ".2f"), str(errors_total(e)),
+                     runs_note(e)])
+    return rows
+
+
+def logging_title(data):
+    log = data["logging"]
+    scenario = data["scenarios"][log["scenario"]]["title"]
+    return f"access log on against off: {log['stage']}, {scenario}"
+
+
 def _scaled(stat, factor):
     return stat and {k: v * factor for k, v in stat.items()}
 
@@ -164,6 +185,8 @@ def sections(data):
     if "memory" in data:
         out.append(("resident memory per idle keep-alive connection (KiB)",
                     memory_head(data), memory_rows(data)))
+    if "logging" in data:
+        out.append((logging_title(data), LOGGING_HEAD, logging_rows(data)))
     return out
 
 

@@ -213,7 +213,7 @@ class Stage:
     """One vNN_* directory: what its manifest says it can do, and how to
     start its server for a scenario."""
 
-    def __init__(self, root, directory):
+    def __init__(self, root, directory, build=None):
         self.dir = Path(directory)
         self.name = self.dir.name  # v07_static
         self.short = self.name.split("_")[0]  # v07
@@ -221,7 +221,8 @@ class Stage:
             manifest = tomllib.load(f)
         self.protocol = manifest.get("protocol", "http")
         self.features = set(manifest.get("features", []))
-        self.binary = Path(root) / "build" / self.name / "server"
+        build = Path(build) if build else Path(root) / "build"
+        self.binary = build / self.name / "server"
         self.kind = "stage"
 
     def has(self, feature):
@@ -242,23 +243,28 @@ class Stage:
         # features (they are cumulative).
         return not self.has("eventloop")
 
-    def start(self, workdir, docroot=None, fastcgi_socket=None):
-        """Starts the server on an ephemeral port; returns a Running."""
+    def start(self, workdir, docroot=None, fastcgi_socket=None,
+              access_log=None):
+        """Starts the server on an ephemeral port; returns a Running.
+        access_log: a file to log requests to (stages with logging), or
+        None for no access log, as the peers run."""
         argv = [self.binary, "-b", "127.0.0.1", "-p", "0"]
         if self.protocol == "http":
-            argv += self._http_args(workdir, docroot, fastcgi_socket)
+            argv += self._http_args(workdir, docroot, fastcgi_socket,
+                                    access_log)
         proc = Process(self.short, argv, workdir)
         port = _wait(lambda: _ready_port(proc), proc, "ready line")
         return Running(self.short, proc, int(port))
 
-    def _http_args(self, workdir, docroot, fastcgi_socket):
+    def _http_args(self, workdir, docroot, fastcgi_socket, access_log):
         if self.has("config"):
             lines = [f"keepalive_timeout = {IDLE_TIMEOUT}",
                      f"keepalive_requests = {MAX_KEEPALIVE_REQUESTS}"]
             if fastcgi_socket and self.has("fastcgi"):
                 lines.append(f"fastcgi_pass = unix:{fastcgi_socket}")
             if self.has("logging"):
-                lines += ["access_log = off", "log_level = error"]
+                lines += [f"access_log = {access_log or 'off'}",
+                          "log_level = error"]
             if self.has("reactor"):
                 # One thread serving, as each peer runs one worker: the
                 # accepting loop serves its connections itself.
@@ -280,12 +286,13 @@ def _ready_port(proc):
     return match and match.group(1)
 
 
-def find_stages(root):
-    """Every stage directory with a manifest and a built server, in order."""
+def find_stages(root, build=None):
+    """Every stage directory with a manifest, in order; their servers are
+    looked for in build (default: root/build)."""
     stages = []
     for d in sorted(Path(root).glob("v[0-9][0-9]_*")):
         if (d / "manifest.toml").is_file():
-            stages.append(Stage(root, d))
+            stages.append(Stage(root, d, build))
     return stages
 
 
