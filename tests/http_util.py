@@ -113,6 +113,19 @@ def build_request(
     return head.encode("latin-1") + body
 
 
+def padded(start, size, fill):
+    """start followed by as many fill bytes as make size bytes in all."""
+    return start + fill * (size - len(start))
+
+
+# Heads one byte past the 8 KiB limits that never end: no LF after the
+# request line, no empty line after the headers. That byte is all a server
+# needs to answer 414 or 431; it must not wait for more, nor mistake its
+# full input buffer for a client that left.
+REQUEST_LINE_PAST_LIMIT = padded(b"GET /", 8193, b"a")
+HEAD_PAST_LIMIT = padded(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ", 8193, b"b")
+
+
 def send_all(sock, data):
     """Sends data; False if the server closed or reset before taking all
     of it (it may have answered early, so read its response anyway)."""

@@ -27,9 +27,12 @@ from pathlib import Path
 import pytest
 
 from http_util import (
+    HEAD_PAST_LIMIT,
+    REQUEST_LINE_PAST_LIMIT,
     Deadline,
     build_request,
     check_common,
+    exchange,
     read_response,
     read_until_close,
     request,
@@ -347,6 +350,26 @@ def test_max_body_size_2k_admits_2048_bytes_and_refuses_more(
     if status == 200:
         assert resp.body == body, (
             f"echoed {len(resp.body)} bytes of {size}:\n{resp.describe(80)}")
+    check_common(resp)
+
+
+# The head's limits do not move with the body's: max_body_size = 0 still
+# leaves the server room to see the byte past 8 KiB. From the smallest
+# size the file allows to the largest.
+@pytest.mark.parametrize("size", ["0", "1", "2k", "1m", "1g"])
+@pytest.mark.parametrize("data,status", [
+    pytest.param(REQUEST_LINE_PAST_LIMIT, 414, id="request-line-8193-no-lf"),
+    pytest.param(HEAD_PAST_LIMIT, 431, id="head-8193-unfinished"),
+])
+def test_head_limits_hold_whatever_max_body_size_says(
+        start_server, tmp_path, root, size, data, status):
+    conf = write_conf(tmp_path / "server.conf", f"""
+        root = {root}
+        max_body_size = {size}
+        """)
+    server = start_server("-c", conf)
+    resp = exchange(server, data)
+    assert resp.status == status, f"max_body_size = {size}:\n{resp}"
     check_common(resp)
 
 

@@ -13,6 +13,8 @@ import time
 import pytest
 
 from http_util import (
+    HEAD_PAST_LIMIT,
+    REQUEST_LINE_PAST_LIMIT,
     Deadline,
     build_request,
     check_common,
@@ -111,6 +113,20 @@ def test_request_line_over_8_KiB_is_414(server):
     data = build_request("GET", "/?" + "a" * 9000)
     resp = exchange(server, data)
     assert resp.status == 414, resp.describe()
+    check_common(resp)
+
+
+UNFINISHED_HEADS = [
+    pytest.param(REQUEST_LINE_PAST_LIMIT, 414, id="request-line-8193-no-lf"),
+    pytest.param(HEAD_PAST_LIMIT, 431, id="head-8193-unfinished"),
+]
+
+
+@pytest.mark.parametrize("data,expected", UNFINISHED_HEADS)
+def test_an_unfinished_head_one_byte_past_8_KiB_is_answered(
+        server, data, expected):
+    resp = exchange(server, data)
+    assert resp.status == expected, resp.describe()
     check_common(resp)
 
 

@@ -141,7 +141,10 @@ void conn_serve(struct client *client)
     struct buf in;
     struct request req;
     struct response resp;
-    buf_init(&in, MAX_HEAD_BYTES + (size_t)cfg->max_body);
+    /* Room for the largest request we take, and one byte more: the parser
+     * tells a head past its limit (414, 431) by that byte, which must fit
+     * even when no body may follow. */
+    buf_init(&in, MAX_HEAD_BYTES + 1 + (size_t)cfg->max_body);
     set_timeout(client->fd, SO_RCVTIMEO, cfg->keepalive_timeout);
     set_timeout(client->fd, SO_SNDTIMEO, IO_TIMEOUT_SECONDS);
     /* A response leaves in two writes, head then body. Nagle's algorithm

@@ -279,7 +279,10 @@ void conn_open(struct loop *loop, int fd, const struct sockaddr_in *peer,
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->watch = (struct watch){.fd = fd, .fn = on_event, .data = c};
-    buf_init(&c->in, MAX_HEAD_BYTES + (size_t)cfg->max_body);
+    /* Room for the largest request we take, and one byte more: the parser
+     * tells a head past its limit (414, 431) by that byte, which must fit
+     * even when no body may follow. */
+    buf_init(&c->in, MAX_HEAD_BYTES + 1 + (size_t)cfg->max_body);
     http_response_init(&c->resp);
     buf_init(&c->out, c->resp.body.max + MAX_HEAD_BYTES * 2);
     inet_ntop(AF_INET, &peer->sin_addr, c->req.remote_addr,

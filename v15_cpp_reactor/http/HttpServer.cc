@@ -151,7 +151,10 @@ HttpServer::HttpServer(const Config &cfg, TcpServer &tcp, Cgi &cgi, int rootFd)
         [this](const TcpConnectionPtr &c, Buffer *) { onMessage(c); });
     tcp_.setWriteCompleteCallback(
         [this](const TcpConnectionPtr &c) { onWriteComplete(c); });
-    tcp_.setInputLimit(kMaxHeadBytes + static_cast<size_t>(cfg_.maxBody));
+    // Room for the largest request we take, and one byte more: the parser
+    // tells a head past its limit (414, 431) by that byte, which must fit
+    // even when no body may follow.
+    tcp_.setInputLimit(kMaxHeadBytes + 1 + static_cast<size_t>(cfg_.maxBody));
 }
 
 HttpServer::~HttpServer() = default;
