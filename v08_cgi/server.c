@@ -264,5 +264,10 @@ int main(int argc, char **argv)
         }
         spawn_client(connfd, &peer, &cfg);
     }
+    /* Each script runs in a process group of its own, which our exit would
+     * leave running: new clients are refused, and the scripts that run are
+     * waited for, at most cgi_timeout, before the process ends. */
+    close(listenfd);
+    cgi_stop_scripts();
     return 0; /* exit() removes the pidfile (daemon.c) */
 }

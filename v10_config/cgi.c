@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -446,13 +447,51 @@ static void finish_response(const struct config *cfg, const struct request *req,
     buf_consume(&resp->body, (size_t)head);
 }
 
+/* The scripts running now, so that a stopping server can wait for them
+ * (cgi_stop_scripts); once it stops, no new one starts. */
+static pthread_mutex_t scripts_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t scripts_ended = PTHREAD_COND_INITIALIZER;
+static int scripts_running;
+static bool scripts_stopped;
+
+/* Counts a script about to start; false once the server is stopping. */
+static bool script_may_start(void)
+{
+    pthread_mutex_lock(&scripts_lock);
+    bool may = !scripts_stopped;
+    if (may)
+        scripts_running++;
+    pthread_mutex_unlock(&scripts_lock);
+    return may;
+}
+
+static void script_done(void)
+{
+    pthread_mutex_lock(&scripts_lock);
+    if (--scripts_running == 0)
+        pthread_cond_broadcast(&scripts_ended);
+    pthread_mutex_unlock(&scripts_lock);
+}
+
+void cgi_stop_scripts(void)
+{
+    pthread_mutex_lock(&scripts_lock);
+    scripts_stopped = true;
+    while (scripts_running > 0)
+        pthread_cond_wait(&scripts_ended, &scripts_lock);
+    pthread_mutex_unlock(&scripts_lock);
+}
+
 /* Runs the script (through argv[0], php-cgi or the script itself) in its
  * directory and waits for it within the time limit. Returns 0 with its
- * output in out, or the status to answer (502, 504). */
+ * output in out, or the status to answer (502, 504; 503 once the server is
+ * stopping). */
 static int run_script(const struct config *cfg, const struct request *req,
                       char *const argv[], struct env *env, const char *script,
                       struct buf *out)
 {
+    if (!script_may_start())
+        return 503;
     char dir[2 * MAX_PATH_BYTES];
     snprintf(dir, sizeof dir, "%s", script);
     *strrchr(dir, '/') = '\0';
@@ -460,6 +499,7 @@ static int run_script(const struct config *cfg, const struct request *req,
     pid_t pid = spawn(argv, env->vars, dir, &to_child, &from_child);
     if (pid < 0) {
         log_error("cgi %s: %s", script, strerror(errno));
+        script_done();
         return 502;
     }
     int status =
@@ -472,6 +512,7 @@ static int run_script(const struct config *cfg, const struct request *req,
     int wstatus = 0;
     while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
         ;
+    script_done();
     if (status == 504)
         log_error("cgi %s: no answer within %d s", script, cfg->cgi_timeout);
     else if (out->len == 0 && status == 0) {

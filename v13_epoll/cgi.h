@@ -31,6 +31,12 @@ int cgi_exchange(int to_child, int from_child, struct slice body,
                  struct buf *out, long long deadline,
                  cgi_complete_fn *complete);
 
+/* Starts no more scripts (a request for one gets 503) and waits until
+ * those running have ended: each by itself or at its time limit, when its
+ * thread kills its process group and reaps it. A stopping server calls it
+ * so that no script outlives it, and its wait is at most cgi_timeout. */
+void cgi_stop_scripts(void);
+
 /* If req names a CGI script, runs it, fills resp and returns true; returns
  * false for a path that is not a script (static files answer it). Blocks
  * the calling thread until the script is done or its time is up. */

@@ -311,5 +311,6 @@ int main(int argc, char **argv)
     log_start();
 
     loop_run(loop, &stop_requested, &unblocked, after_signal);
-    return 0; /* exit() removes the pidfile (daemon.c) */
+    cgi_stop_scripts(); /* at once: the loop's thread ran them */
+    return 0;           /* exit() removes the pidfile (daemon.c) */
 }

@@ -322,5 +322,6 @@ int main(int argc, char **argv)
 
     loop_run(loop, &stop_requested, &unblocked, after_signal);
     pool_destroy(pool); /* running scripts finish; their answers are not sent */
+    cgi_stop_scripts(); /* at once: pool_destroy waited for the workers */
     return 0;           /* exit() removes the pidfile (daemon.c) */
 }
