@@ -267,7 +267,8 @@ void TcpConnection::closeWhenSent()
     state_ = kDraining;
     // Bytes we hold unread mean the client did send more: closing with
     // such bytes in the kernel's queue would turn our FIN into a reset.
-    lingerWhenSent_ = io_ && io_->input.readableBytes() > 0;
+    // After its FIN, nothing more can come.
+    lingerWhenSent_ = !peerShutDown_ && io_ && io_->input.readableBytes() > 0;
     channel_.disableReading(); // as in shutdown()
     if (!hasPendingOutput())
         outputDone();
