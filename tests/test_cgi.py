@@ -7,6 +7,7 @@ byte of a request ever reaches a shell."""
 
 import hashlib
 import os
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -329,6 +330,105 @@ def test_cgi_local_location_is_served_by_the_server(server):
     resp = request(server, "GET", "/cgi-bin/local.sh")
     assert resp.status == 200, resp.describe()
     assert resp.body == b"hello\n", resp.describe()
+
+
+# --- a script's source is never served as a file ---------------------------
+
+SECRET_INDEX = """<?php
+$password = 'index-pw-' . 'secret';
+header('Content-Type: text/plain');
+echo 'index.php ran for ', $_SERVER['SCRIPT_NAME'];
+"""
+
+
+@pytest.fixture
+def php_index_server(start_server, cgi_root, tmp_path):
+    """A server whose index is index.php, in the root and in sub/; its
+    source holds a password that only a leak would show."""
+    (cgi_root / "index.php").write_text(SECRET_INDEX)
+    (cgi_root / "sub" / "index.php").write_text(SECRET_INDEX)
+    (cgi_root / "cgi-bin" / "to-root.sh").write_text(
+        "#!/bin/sh\nprintf 'Location: /\\r\\n\\r\\n'\n")
+    (cgi_root / "cgi-bin" / "to-root.sh").chmod(0o755)
+    conf = tmp_path / "server.conf"
+    conf.write_text(f"root = {cgi_root}\nindex = index.php\n")
+    return start_server("-c", conf)
+
+
+def assert_no_source(resp):
+    assert b"<?php" not in resp.body and b"index-pw" not in resp.body, (
+        f"index.php's source was served:\n{resp}")
+
+
+@pytest.mark.needs("config")
+@pytest.mark.parametrize("directory,script_name", [
+    ("/", "/index.php"), ("/sub/", "/sub/index.php")])
+def test_an_index_that_names_a_script_runs_it(
+        php_index_server, directory, script_name):
+    resp = request(php_index_server, "GET", directory)
+    assert_no_source(resp)
+    assert resp.status == 200, resp.describe()
+    assert resp.text() == f"index.php ran for {script_name}", resp.describe()
+    check_common(resp)
+
+
+def make_deep_directory(root, length):
+    """Nested directories under root whose path from it is length bytes
+    long (past what one path may hold, so built one level at a time).
+    Returns that path."""
+    names, left = [], length
+    while left > 0:
+        name = "d" * min(200, left)
+        if left - len(name) == 1:  # no room for a one-byte "/" + name
+            name = name[:-2]
+        names.append(name)
+        left -= len(name) + 1
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in names:
+            os.mkdir(name, dir_fd=fd)
+            inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        index = os.open("index.php", os.O_WRONLY | os.O_CREAT, 0o644,
+                        dir_fd=fd)
+        os.write(index, SECRET_INDEX.encode())
+        os.close(index)
+    finally:
+        os.close(fd)
+    path = "/".join(names)
+    assert len(path) == length
+    return path
+
+
+@pytest.mark.needs("config")
+def test_a_directory_too_deep_to_name_its_script_index_is_refused(
+        php_index_server, cgi_root):
+    # The directory's path is short enough to open, but with "/index.php"
+    # after it too long for the server's paths: it must refuse, not fall
+    # back to sending the file.
+    deep = make_deep_directory(cgi_root, 4090)
+    try:
+        resp = request(php_index_server, "GET", f"/{deep}/")
+    finally:
+        # Paths this long trip up whatever walks the test's directory.
+        shutil.rmtree(cgi_root / deep.split("/")[0])
+    assert_no_source(resp)
+    assert resp.status == 403, resp.describe()
+    check_common(resp)
+
+
+@pytest.mark.needs("config")
+def test_a_local_redirect_to_a_directory_never_serves_its_script_index(
+        php_index_server):
+    # A local redirect that names a script goes back to the client as a
+    # redirect, the directory's index included; the client's request for
+    # it then runs the script.
+    resp = request(php_index_server, "GET", "/cgi-bin/to-root.sh")
+    assert_no_source(resp)
+    assert resp.status == 302, resp.describe()
+    assert resp.header("Location") == "/", resp.describe()
+    check_common(resp)
 
 
 def test_cgi_header_block_with_bare_lf_is_accepted(server):

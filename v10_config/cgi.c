@@ -87,14 +87,34 @@ static size_t script_length(const char *relative, bool *php)
     return 0;
 }
 
+/* Appends the index to a directory's normalised path ("." for the root).
+ * Returns -1, leaving relative as it was, when the index does not fit. */
+static int add_index(char *relative, const char *index)
+{
+    size_t len = strcmp(relative, ".") == 0 ? 0 : strlen(relative);
+    if (len + 1 + strlen(index) >= MAX_PATH_BYTES)
+        return -1;
+    sprintf(relative + len, "%s%s", len ? "/" : "", index);
+    return 0;
+}
+
 /* The script a request path names: fills relative with the decoded,
  * normalised path and returns the length of its script part, or 0 when it
- * names none (or is a path static.c will refuse). */
-static size_t find_script(struct slice path, char *relative, bool *php)
+ * names none (or is a path static.c will refuse). A directory's path names
+ * its index, so that an index naming a script (index = index.php) runs it,
+ * as nginx's "index index.php" does: static.c would serve its source. */
+static size_t find_script(const char *index, struct slice path, char *relative,
+                          bool *php)
 {
     char decoded[MAX_PATH_BYTES];
     if (static_decode_path(path, decoded, relative) < 0)
         return 0;
+    if (decoded[strlen(decoded) - 1] == '/' && add_index(relative, index) < 0) {
+        /* Too deep to name its index: the directory stands for the script,
+         * and check_script refuses it (403) where static.c might not. */
+        *php = false;
+        return strlen(relative);
+    }
     return script_length(relative, php);
 }
 
@@ -432,7 +452,7 @@ static void finish_response(const struct config *cfg, const struct request *req,
      * redirect: running a second script from the first is a loop waiting
      * to happen, and serving it as a file would show its source. */
     if (location.len > 0 && location.p[0] == '/' && !has_status &&
-        find_script(local.path, relative, &php) == 0) {
+        find_script(cfg->index, local.path, relative, &php) == 0) {
         http_response_free(resp);
         http_response_init(resp);
         static_serve(cfg, &local, resp);
@@ -528,7 +548,7 @@ bool cgi_serve(const struct config *cfg, const struct request *req,
 {
     char relative[MAX_PATH_BYTES];
     bool php;
-    size_t len = find_script(req->path, relative, &php);
+    size_t len = find_script(cfg->index, req->path, relative, &php);
     if (len == 0)
         return false;
     if (!http_method_is(req, "GET") && !http_method_is(req, "HEAD") &&

@@ -33,7 +33,7 @@ int cgi_exchange(int to_child, int from_child, struct slice body,
 
 /* Whether req names a script: its answer may block, so the event loop
  * hands it to a worker thread. */
-bool cgi_wants(const struct request *req);
+bool cgi_wants(const struct config *cfg, const struct request *req);
 
 /* Starts no more scripts (a request for one gets 503) and waits until
  * those running have ended: each by itself or at its time limit, when its

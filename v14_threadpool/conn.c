@@ -187,7 +187,7 @@ static void answer_next_request(struct conn *c)
     c->req.body =
         (struct slice){c->in.data + head, (size_t)c->req.content_length};
     c->request_length = total;
-    if (cgi_wants(&c->req))
+    if (cgi_wants(c->cfg, &c->req))
         hand_off(c);
     else
         start_response(c, 0);

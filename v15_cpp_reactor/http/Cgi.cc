@@ -70,6 +70,21 @@ size_t scriptLength(const std::string &relative, bool &php)
     return 0;
 }
 
+/// Decodes and normalises a request path into relative; a directory's path
+/// names its index, so that an index naming a script (index = index.php)
+/// runs it, as nginx's "index index.php" does: StaticFiles would serve its
+/// source. False when StaticFiles will refuse the path.
+bool scriptPath(std::string_view path, const std::string &index,
+                std::string &relative)
+{
+    std::string decoded;
+    if (!StaticFiles::decodePath(path, decoded, relative))
+        return false;
+    if (decoded.back() == '/')
+        relative = relative == "." ? index : relative + "/" + index;
+    return true;
+}
+
 /// The host part of a Host value: "example.com" of "example.com:8080",
 /// "[::1]" of "[::1]:8080".
 std::string_view hostName(std::string_view host)
@@ -169,12 +184,11 @@ std::string Cgi::findProgram(const std::string &name)
     return "";
 }
 
-bool Cgi::namesScript(std::string_view path)
+bool Cgi::namesScript(std::string_view path, const std::string &index)
 {
-    std::string decoded, relative;
+    std::string relative;
     bool php;
-    return StaticFiles::decodePath(path, decoded, relative) &&
-           scriptLength(relative, php) > 0;
+    return scriptPath(path, index, relative) && scriptLength(relative, php) > 0;
 }
 
 void Cgi::stopQueue()
@@ -189,15 +203,14 @@ int Cgi::runningScripts()
 
 bool Cgi::wants(const HttpRequest &req) const
 {
-    return namesScript(req.path);
+    return namesScript(req.path, cfg_.index);
 }
 
 /// Fills script from req's path; false when it names none (or is a path
 /// StaticFiles will refuse).
 bool Cgi::locate(const HttpRequest &req, Script &script) const
 {
-    std::string decoded;
-    if (!StaticFiles::decodePath(req.path, decoded, script.relative))
+    if (!scriptPath(req.path, cfg_.index, script.relative))
         return false;
     script.length = scriptLength(script.relative, script.php);
     return script.length > 0;

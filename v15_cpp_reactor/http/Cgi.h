@@ -42,7 +42,8 @@ class Cgi
     Cgi(const Config &cfg, std::string phpCgiPath, int rootFd);
 
     /// Whether req names a script (.php anywhere in the path, or under
-    /// /cgi-bin/); false means static files answer it.
+    /// /cgi-bin/; a directory by its index); false means static files
+    /// answer it.
     bool wants(const HttpRequest &req) const;
 
     /// Starts the script req names. The request's views may die when this
@@ -56,8 +57,9 @@ class Cgi
     /// executable of that name on PATH. Absolute, or empty if not found.
     static std::string findProgram(const std::string &name);
 
-    /// Whether a request path (still percent-encoded) names a script.
-    static bool namesScript(std::string_view path);
+    /// Whether a request path (still percent-encoded) names a script; a
+    /// directory's path names its index.
+    static bool namesScript(std::string_view path, const std::string &index);
 
     /// Graceful shutdown, any thread: every job still waiting for one of
     /// the worker_threads slots is answered 503 on its loop, and so is

@@ -144,7 +144,7 @@ bool makeCgiResponse(std::string &output, int rootFd, const std::string &index,
     // redirect: running a second script from the first is a loop waiting
     // to happen, and serving it as a file would show its source.
     if (!head.location.empty() && head.location[0] == '/' && !head.hasStatus &&
-        !Cgi::namesScript(path)) {
+        !Cgi::namesScript(path, index)) {
         serveLocal(head.location, rootFd, index, resp);
         return true;
     }
