@@ -559,6 +559,13 @@ BAD_LINES = [
     ("port-out-of-range", "listen = 127.0.0.1:70000", None),
     ("port-negative", "listen = 127.0.0.1:-1", None),
     ("port-not-a-number", "listen = 127.0.0.1:http", None),
+    # strtoll alone takes a sign and leading spaces: digits only.
+    ("port-with-a-sign", "listen = 127.0.0.1:+80", None),
+    ("port-after-a-space", "listen = 127.0.0.1: 80", None),
+    ("timeout-with-a-sign", "keepalive_timeout = +5", None),
+    ("body-size-with-a-sign", "max_body_size = +2k", None),
+    # A NUL byte is not "line too long", nor the end of the value.
+    ("nul-byte", "index = index.html\0.bak", "NUL"),
     ("listen-without-port", "listen = 127.0.0.1", None),
     ("listen-empty-port", "listen = 127.0.0.1:", None),
     ("listen-bad-address", "listen = 999.0.0.1:8080", None),

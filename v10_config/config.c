@@ -40,10 +40,13 @@ static const char *problem(const char *fmt, ...)
 int config_number(const char *text, long long min, long long max,
                   long long *out)
 {
-    char *end;
+    /* Digits only: strtoll alone also takes leading spaces and a sign, and
+     * "+80" or " 80" would pass for a port. */
+    if (*text == '\0' || text[strspn(text, "0123456789")] != '\0')
+        return -1;
     errno = 0;
-    long long n = strtoll(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || n < min || n > max)
+    long long n = strtoll(text, NULL, 10); /* ERANGE past LLONG_MAX */
+    if (errno != 0 || n < min || n > max)
         return -1;
     *out = n;
     return 0;
@@ -249,6 +252,27 @@ static const char *apply_line(struct config *cfg, char *line, const char *dir)
     return problem("unknown key '%s'", key);
 }
 
+/* Reads the next line into line (MAX_LINE bytes), without its '\n'.
+ * Returns false at the end of the file. What is wrong with the line goes to
+ * *wrong: too long, or a NUL byte, which fgets would keep and every string
+ * function would take for the end of the line. */
+static bool read_line(FILE *file, char *line, const char **wrong)
+{
+    size_t len = 0;
+    int c;
+    while ((c = getc(file)) != EOF && c != '\n') {
+        if (c == '\0')
+            *wrong = "a NUL byte: this is not a text file";
+        else if (len == MAX_LINE - 1)
+            *wrong = "line too long";
+        if (*wrong != NULL)
+            return true;
+        line[len++] = (char)c;
+    }
+    line[len] = '\0';
+    return c != EOF || len > 0;
+}
+
 int config_load(struct config *cfg, const char *path, char *err,
                 size_t err_size)
 {
@@ -268,15 +292,13 @@ int config_load(struct config *cfg, const char *path, char *err,
     char line[MAX_LINE];
     const char *wrong = NULL;
     int number = 0;
-    while (wrong == NULL && fgets(line, sizeof line, file) != NULL) {
+    while (wrong == NULL && read_line(file, line, &wrong)) {
         number++;
-        if (strchr(line, '\n') == NULL && !feof(file))
-            wrong = "line too long";
-        else
+        if (wrong == NULL)
             wrong = apply_line(cfg, line, dir);
     }
-    /* fgets returns NULL on an error as at the end: a directory given as
-     * the file reads as empty (EISDIR) unless the error is looked for. */
+    /* getc returns EOF on an error as at the end: a directory given as the
+     * file reads as empty (EISDIR) unless the error is looked for. */
     int read_error = ferror(file) ? errno : 0;
     fclose(file);
     if (wrong == NULL && read_error == 0)

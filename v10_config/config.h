@@ -47,7 +47,8 @@ struct config {
 int config_load(struct config *cfg, const char *path, char *err,
                 size_t err_size);
 
-/* Parses a whole decimal number within [min, max]. Returns 0 or -1. */
+/* Parses a whole decimal number, digits only, within [min, max]. Returns 0
+ * or -1. */
 int config_number(const char *text, long long min, long long max,
                   long long *out);
 

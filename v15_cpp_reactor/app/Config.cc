@@ -18,7 +18,7 @@
 namespace
 {
 
-constexpr size_t kMaxLineChars = 1022; // what v10's 1024-byte fgets held
+constexpr size_t kMaxLineChars = 1023; // what v10's 1024-byte line holds
 constexpr long long kMaxBodyLimit = 1LL << 30;
 
 /// A setter stores value in cfg, or returns what is wrong with it (empty:
@@ -280,10 +280,13 @@ std::string directoryOf(const std::string &path)
 bool parseNumber(const std::string &text, long long min, long long max,
                  long long &out)
 {
-    char *end;
+    // Digits only: strtoll alone also takes leading spaces and a sign, and
+    // "+80" or " 80" would pass for a port.
+    if (text.empty() || text.find_first_not_of("0123456789") != text.npos)
+        return false;
     errno = 0;
-    long long n = std::strtoll(text.c_str(), &end, 10);
-    if (errno != 0 || end == text.c_str() || *end != '\0' || n < min || n > max)
+    long long n = std::strtoll(text.c_str(), nullptr, 10); // ERANGE: too big
+    if (errno != 0 || n < min || n > max)
         return false;
     out = n;
     return true;
@@ -308,8 +311,14 @@ bool Config::load(const std::string &path, std::string &err)
         std::string line(raw, static_cast<size_t>(n));
         if (!line.empty() && line.back() == '\n')
             line.pop_back();
-        wrong = line.size() > kMaxLineChars ? "line too long"
-                                            : applyLine(*this, line, dir);
+        // A NUL byte would end the value early wherever it becomes a C
+        // string (a path, an address): refused, as v10 to v14 do.
+        if (line.find('\0') != line.npos)
+            wrong = "a NUL byte: this is not a text file";
+        else if (line.size() > kMaxLineChars)
+            wrong = "line too long";
+        else
+            wrong = applyLine(*this, line, dir);
     }
     // getline returns -1 on an error as at the end: a directory given as
     // the file reads as empty (EISDIR) unless the error is looked for.

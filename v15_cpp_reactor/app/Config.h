@@ -38,6 +38,6 @@ struct Config {
     bool load(const std::string &path, std::string &err);
 };
 
-/// Parses a whole decimal number within [min, max] into out.
+/// Parses a whole decimal number, digits only, within [min, max] into out.
 bool parseNumber(const std::string &text, long long min, long long max,
                  long long &out);

@@ -213,6 +213,14 @@ void testALineTooLong()
     CHECK_EQ(l.err, (scratch / "server.conf").string() + ":2: line too long");
 }
 
+void testANulByte()
+{
+    using namespace std::string_literals;
+    Loaded l = load("# fine\nindex = index.html\0.bak\n"s);
+    CHECK_EQ(l.err, (scratch / "server.conf").string() +
+                        ":2: a NUL byte: this is not a text file");
+}
+
 void testAFileThatCannotBeRead()
 {
     Config cfg;
@@ -262,6 +270,8 @@ void testParseNumber()
     CHECK(!parseNumber("101", 0, 100, n));
     CHECK(!parseNumber("-1", 0, 100, n));
     CHECK(!parseNumber("4x", 0, 100, n));
+    CHECK(!parseNumber("+42", 0, 100, n)); // strtoll would take the sign
+    CHECK(!parseNumber(" 42", 0, 100, n)); // and the space
     CHECK(!parseNumber("99999999999999999999", 0, 1LL << 62, n));
 }
 
@@ -280,6 +290,7 @@ int main()
     testEachMistakeNamesFileAndLine();
     testTheFirstMistakeIsReported();
     testALineTooLong();
+    testANulByte();
     testAFileThatCannotBeRead();
     testARelativeUnixSocketIsMadeAbsolute();
     testFastcgiAddresses();
