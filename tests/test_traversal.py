@@ -134,6 +134,21 @@ def test_files_inside_the_root_are_still_served(server):
         assert resp.status == 200 and resp.body == body, f"{target}:\n{resp}"
 
 
+# "%2f" is decoded to "/" before the path is split into segments: it is a
+# separator like any other, and the checks that keep a path beneath the root
+# see the decoded path, so it reaches nothing a plain "/" does not.
+def test_an_encoded_slash_is_a_separator_that_stays_inside(
+        server, secret_root):
+    _, token = secret_root
+    for target in ("/sub%2fpage.txt", "/sub%2Fpage.txt"):
+        resp = exchange(server, build_request("GET", target))
+        assert resp.status == 200 and resp.body == b"page\n", (
+            f"{target} names sub/page.txt:\n{resp}")
+    target = "/sub%2f..%2f..%2fsecret.txt"
+    resp = exchange(server, build_request("GET", target), check_close=False)
+    assert_refused(resp, target, token)
+
+
 @pytest.fixture
 def cgi_secret_root(tmp_path, secret_root):
     """secret_root, plus scripts outside it that would print the token and
@@ -170,6 +185,20 @@ CGI_TARGETS = [
     "/leak.php",
     "/sub/..%2f..%2fevil.php",
 ]
+
+
+@pytest.mark.needs("cgi")
+def test_an_encoded_slash_after_cgi_bin_runs_the_script_inside(
+        start_server, cgi_secret_root):
+    root, _, _ = cgi_secret_root
+    script = root / "cgi-bin" / "name.sh"
+    script.write_text("#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n"
+                      "\\r\\n'\necho \"$SCRIPT_NAME\"\n")
+    script.chmod(0o755)
+    server = start_server("-r", str(root))
+    resp = exchange(server, build_request("GET", "/cgi-bin%2fname.sh"))
+    assert resp.status == 200 and resp.body == b"/cgi-bin/name.sh\n", (
+        f"/cgi-bin%2fname.sh is /cgi-bin/name.sh:\n{resp}")
 
 
 @pytest.mark.needs("cgi")
