@@ -268,7 +268,8 @@ static long long now_ms(void)
 /* Writes the body to the script's stdin while reading its stdout: a script
  * that prints before it has read all its input would otherwise deadlock
  * with us, both blocked on a full pipe. Returns 0 at the end of the output,
- * 504 when time ran out, 502 on too much output or an error. */
+ * 504 when time ran out, 502 on too much output or an error (errno ENOBUFS:
+ * the budget of all scripts' output is spent). */
 static int exchange(int to_child, int from_child, struct slice body,
                     struct buf *out, int timeout_seconds)
 {
@@ -504,6 +505,7 @@ static int run_script(const struct config *cfg, const struct request *req,
     }
     int status =
         exchange(to_child, from_child, req->body, out, cfg->cgi_timeout);
+    int error = errno; /* why exchange failed, if it did */
     close(from_child);
     /* Past the time limit, or done talking: its output is all we wanted, so
      * whatever of its process group still runs (a forgotten background job
@@ -515,6 +517,13 @@ static int run_script(const struct config *cfg, const struct request *req,
     script_done();
     if (status == 504)
         log_error("cgi %s: no answer within %d s", script, cfg->cgi_timeout);
+    else if (status == 502 && out->len == out->max)
+        log_error("cgi %s: more than %zu MiB of output", script,
+                  out->max >> 20);
+    else if (status == 502 && error == ENOBUFS)
+        log_error("cgi %s: the output all scripts hold at once is at its "
+                  "budget (%zu MiB)",
+                  script, out->budget->limit >> 20);
     else if (out->len == 0 && status == 0) {
         log_error("cgi %s: no output (exit status %d)", script,
                   WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
@@ -556,7 +565,7 @@ bool cgi_serve(const struct config *cfg, const struct request *req,
     build_env(&env, cfg, req, script, relative + len, filename);
     char *argv[] = {php ? (char *)cfg->php_cgi : filename, NULL};
     struct buf out;
-    buf_init(&out, resp->body.max);
+    http_script_output_init(&out);
     status = run_script(cfg, req, argv, &env, filename, &out);
     if (status != 0)
         http_error(resp, status);

@@ -75,6 +75,9 @@ bool slice_equals(struct slice s, const char *text);
 
 void http_response_init(struct response *resp);
 void http_response_free(struct response *resp);
+/* Makes out an empty buffer for a script's output: a body's cap, drawn
+ * from the budget that all scripts' output held at once shares. */
+void http_script_output_init(struct buf *out);
 /* Adds one header line ("Name: value") to resp. */
 void http_add_header(struct response *resp, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -25,8 +25,9 @@ typedef bool cgi_complete_fn(const struct buf *out, size_t *scanned);
  * file, until complete (if not NULL) says the reply is whole, or until the
  * deadline (on cgi_now_ms's clock); closes to_child once the body is all
  * sent. Returns 0 at the end of the output, 504 when time ran out, 502 on
- * too much output or an error. CGI's pipes and FastCGI's socket both move
- * their bytes with it. */
+ * too much output or an error (errno ENOBUFS: the budget of all scripts'
+ * output is spent). CGI's pipes and FastCGI's socket both move their bytes
+ * with it. */
 int cgi_exchange(int to_child, int from_child, struct slice body,
                  struct buf *out, long long deadline,
                  cgi_complete_fn *complete);

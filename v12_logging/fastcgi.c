@@ -304,7 +304,9 @@ int fcgi_run(const struct config *cfg, char *const env[], struct slice body,
         status = cgi_exchange(to_app, fd, input, out, deadline, reply_complete);
         if (status == 502)
             log_error("fastcgi %s: reading the reply: %s", pass,
-                      out->len == out->max ? "too large" : strerror(errno));
+                      out->len == out->max ? "too large"
+                      : errno == ENOBUFS ? "the scripts' output budget is spent"
+                                         : strerror(errno));
     }
     if (fd >= 0)
         close(fd);

@@ -15,6 +15,12 @@
 #define SERVER_NAME        "reactor-course"
 #define MAX_RESPONSE_BYTES (64 * 1024 * 1024) /* a generated body's cap */
 
+/* Script output is held in memory until its response is freed, so the
+ * total is bounded too, to what one script may print: each endless script
+ * would otherwise hold a cap of its own, sixteen of them sixteen caps.
+ * (Streaming to the client would bound it as well, but not as simply.) */
+static struct buf_budget script_output_budget = {.limit = MAX_RESPONSE_BYTES};
+
 static const char *const known_methods[] = {
     "GET",     "HEAD",    "POST",  "PUT",   "DELETE",
     "CONNECT", "OPTIONS", "TRACE", "PATCH", NULL,
@@ -354,6 +360,12 @@ void http_response_init(struct response *resp)
     resp->file_size = 0;
     resp->head_only = false;
     resp->connection = NULL;
+}
+
+void http_script_output_init(struct buf *out)
+{
+    buf_init(out, MAX_RESPONSE_BYTES);
+    out->budget = &script_output_budget;
 }
 
 void http_response_free(struct response *resp)

@@ -1,5 +1,7 @@
 /* buf.c: the byte buffer of buf.h. */
+#include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +16,39 @@ void buf_init(struct buf *b, size_t max)
     b->len = 0;
     b->cap = 0;
     b->max = max;
+    b->budget = NULL;
+}
+
+/* Takes n bytes from budget, if there is one; false (errno ENOBUFS) when
+ * that would pass its limit. Threads take from it at once: compare and
+ * swap, so that two of them never both take the last bytes. */
+static bool budget_take(struct buf_budget *budget, size_t n)
+{
+    if (budget == NULL)
+        return true;
+    size_t held = atomic_load(&budget->held);
+    do {
+        if (n > budget->limit - held) {
+            errno = ENOBUFS;
+            return false;
+        }
+    } while (!atomic_compare_exchange_weak(&budget->held, &held, held + n));
+    return true;
+}
+
+static void budget_give(struct buf_budget *budget, size_t n)
+{
+    if (budget != NULL)
+        atomic_fetch_sub(&budget->held, n);
 }
 
 void buf_free(struct buf *b)
 {
     free(b->data);
-    buf_init(b, b->max);
+    budget_give(b->budget, b->cap);
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
 }
 
 int buf_reserve(struct buf *b, size_t n)
@@ -35,9 +64,13 @@ int buf_reserve(struct buf *b, size_t n)
         cap *= 2;
     if (cap > b->max)
         cap = b->max;
-    char *data = realloc(b->data, cap);
-    if (data == NULL)
+    if (!budget_take(b->budget, cap - b->cap))
         return -1;
+    char *data = realloc(b->data, cap);
+    if (data == NULL) {
+        budget_give(b->budget, cap - b->cap);
+        return -1;
+    }
     b->data = data;
     b->cap = cap;
     return 0;

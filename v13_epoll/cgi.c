@@ -525,6 +525,7 @@ static int run_script(const struct config *cfg, const struct request *req,
     }
     int status = cgi_exchange(to_child, from_child, req->body, out,
                               cgi_now_ms() + cfg->cgi_timeout * 1000LL, NULL);
+    int error = errno; /* why cgi_exchange failed, if it did */
     close(from_child);
     /* Past the time limit, or done talking: its output is all we wanted, so
      * whatever of its process group still runs (a forgotten background job
@@ -536,6 +537,13 @@ static int run_script(const struct config *cfg, const struct request *req,
     script_done();
     if (status == 504)
         log_error("cgi %s: no answer within %d s", script, cfg->cgi_timeout);
+    else if (status == 502 && out->len == out->max)
+        log_error("cgi %s: more than %zu MiB of output", script,
+                  out->max >> 20);
+    else if (status == 502 && error == ENOBUFS)
+        log_error("cgi %s: the output all scripts hold at once is at its "
+                  "budget (%zu MiB)",
+                  script, out->budget->limit >> 20);
     else if (out->len == 0 && status == 0) {
         log_error("cgi %s: no output (exit status %d)", script,
                   WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
@@ -577,7 +585,7 @@ bool cgi_serve(const struct config *cfg, const struct request *req,
     build_env(&env, cfg, req, script, relative + len, filename);
     char *argv[] = {php ? (char *)cfg->php_cgi : filename, NULL};
     struct buf out;
-    buf_init(&out, resp->body.max);
+    http_script_output_init(&out);
     if (php && cfg->fastcgi_pass != NULL)
         status = fcgi_run(cfg, env.vars, req->body, &out);
     else
