@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -243,6 +244,11 @@ int main(int argc, char **argv)
      * closes or an operator's kill -HUP is no reason to stop serving: ignored
      * (v12 gives it a meaning: reopen the logs). */
     signal(SIGHUP, SIG_IGN);
+    /* Buffers past 128 KiB (a script's output) are mapped and unmapped, so
+     * that the memory they free goes back to the system at once. Left to
+     * itself, glibc raises this threshold as big buffers are freed, up to
+     * 32 MiB, and keeps the memory freed below it for its own reuse. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     sigset_t unblocked = block_stop_signals();
 
     /* Opened before daemonize changes directory, so a relative -r works. */

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -263,6 +264,11 @@ int main(int argc, char **argv)
      * into SIGPIPE, whose default action kills the whole server. Ignored, the
      * write fails with EPIPE and only that connection ends. */
     signal(SIGPIPE, SIG_IGN);
+    /* Buffers past 128 KiB (a script's output) are mapped and unmapped, so
+     * that the memory they free goes back to the system at once. Left to
+     * itself, glibc raises this threshold as big buffers are freed, up to
+     * 32 MiB, and keeps the memory freed below it for its own reuse. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     sigset_t unblocked = block_stop_signals();
     raise_descriptor_limit();
 

@@ -1,6 +1,7 @@
 // main: flags and the configuration file into Config, the listening
 // socket, the loops, signals through a signalfd, and a graceful stop.
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -262,6 +263,11 @@ int main(int argc, char **argv)
     // into SIGPIPE, whose default action kills the whole server. Ignored,
     // the write fails with EPIPE and only that connection ends.
     signal(SIGPIPE, SIG_IGN);
+    // Buffers past 128 KiB (a script's output) are mapped and unmapped, so
+    // that the memory they free goes back to the system at once. Left to
+    // itself, glibc raises this threshold as big buffers are freed, up to
+    // 32 MiB, and keeps the memory freed below it for its own reuse.
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     Fd signals = blockedSignals(); // before any thread exists
     raiseDescriptorLimit();
 
