@@ -218,13 +218,11 @@ void CgiProcess::closeStdin()
 void CgiProcess::readOutput()
 {
     char chunk[kReadChunk];
-    size_t room = std::min(kReadChunk, kMaxScriptOutput - output_.size());
-    ssize_t n = read(fromChild_.get(), chunk, room);
+    ssize_t n = read(fromChild_.get(), chunk, sizeof chunk);
     if (n > 0) {
-        output_.append(chunk, static_cast<size_t>(n));
-        if (output_.size() == kMaxScriptOutput) {
-            Log::error("cgi %s: more than %zu MiB of output",
-                       req_.filename.c_str(), kMaxScriptOutput >> 20);
+        const char *problem = appendOutput(output_, {chunk, size_t(n)});
+        if (problem != nullptr) {
+            Log::error("cgi %s: %s", req_.filename.c_str(), problem);
             endOutput(502);
         }
     } else if (n == 0) {

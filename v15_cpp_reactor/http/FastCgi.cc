@@ -302,11 +302,11 @@ FastCgi::Decoded FastCgi::decodeRecords()
             break; // the rest of this record is still on its way
         const char *data = received_.data() + pos + kHeaderLength;
         pos += kHeaderLength + content + padding;
-        if (h[1] == kStdout && stdout_.size() + content <= kMaxScriptOutput)
-            stdout_.append(data, content);
-        else if (h[1] == kStdout) {
-            problem_ = "reading the reply: too large";
-            decoded = kBad;
+        if (h[1] == kStdout) {
+            if (const char *problem = appendOutput(stdout_, {data, content})) {
+                problem_ = problem;
+                decoded = kBad;
+            }
         } else if (h[1] == kStderr)
             stderr_.append(data,
                            std::min(content, kMaxStderr - stderr_.size()));

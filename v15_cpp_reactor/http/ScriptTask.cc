@@ -2,10 +2,36 @@
 // answer. The subclasses (CgiProcess, FastCgi) only run and cancel work.
 #include "http/ScriptTask.h"
 
+#include <algorithm>
+#include <atomic>
+
 #include "app/Config.h"
 #include "base/Logger.h"
 #include "http/CgiResponse.h"
 #include "http/ScriptQueue.h"
+
+namespace
+{
+
+static_assert(kMaxScriptOutput == 64 << 20, "the messages below name it");
+constexpr size_t kFirstOutputBuffer = 64 * 1024;
+
+/// The budget's bytes taken by every task, on every loop thread.
+std::atomic<size_t> outputBudgetTaken{0};
+
+/// Takes n bytes of the budget: false if that would pass it. Compare and
+/// swap, so that two threads never both take the last bytes.
+bool takeOutputBudget(size_t n)
+{
+    size_t taken = outputBudgetTaken.load();
+    do {
+        if (n > kMaxScriptOutput - taken)
+            return false;
+    } while (!outputBudgetTaken.compare_exchange_weak(taken, taken + n));
+    return true;
+}
+
+} // namespace
 
 ScriptTask::ScriptTask(EventLoop *loop, const Config &cfg, int rootFd,
                        ScriptRequest req, ResponseCallback done)
@@ -19,6 +45,7 @@ ScriptTask::~ScriptTask()
     if (state_ == kWaiting)
         ScriptQueue::forget(this);
     releaseSlot();
+    outputBudgetTaken -= outputBudget_;
 }
 
 void ScriptTask::submit()
@@ -80,6 +107,27 @@ void ScriptTask::releaseSlot()
         holdsSlot_ = false;
         ScriptQueue::release();
     }
+}
+
+const char *ScriptTask::appendOutput(std::string &output, std::string_view data)
+{
+    if (data.size() > kMaxScriptOutput - output.size())
+        return "more than 64 MiB of output";
+    size_t need = output.size() + data.size();
+    if (need > outputBudget_) {
+        // Doubling, from a size that doubles to exactly the cap; reserve()
+        // allocates just that, which the budget then accounts for.
+        size_t size = std::max(outputBudget_, kFirstOutputBuffer);
+        while (size < need)
+            size *= 2;
+        if (!takeOutputBudget(size - outputBudget_))
+            return "the output all scripts hold at once is at its budget "
+                   "(64 MiB)";
+        output.reserve(size);
+        outputBudget_ = size;
+    }
+    output.append(data);
+    return nullptr;
 }
 
 void ScriptTask::answerOutput(std::string &output)

@@ -7,12 +7,15 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/NonCopyable.h"
 #include "http/Cgi.h"
 
 /// What a script may print, headers and body: past it the answer is 502.
+/// All scripts' output held at once has the same bound, a budget the tasks
+/// share: each endless script would otherwise hold a cap of its own.
 constexpr size_t kMaxScriptOutput = 64 * 1024 * 1024;
 
 /// What a task keeps of its request: the request's views die when
@@ -63,6 +66,11 @@ class ScriptTask : public std::enable_shared_from_this<ScriptTask>, NonCopyable
     }
     /// Gives the slot back once the work is over (idempotent).
     void releaseSlot();
+    /// Appends data to output, the task's one output buffer. Returns what
+    /// is wrong when that would pass kMaxScriptOutput or the budget (its
+    /// growth is taken from it first), else nullptr. The task gives its
+    /// share of the budget back when it is destroyed, with the buffer.
+    const char *appendOutput(std::string &output, std::string_view data);
     /// Answers with the CGI response in output (RFC 3875 section 6), or
     /// 502 if it is not one. this may be destroyed on return.
     void answerOutput(std::string &output);
@@ -83,4 +91,5 @@ class ScriptTask : public std::enable_shared_from_this<ScriptTask>, NonCopyable
     ResponseCallback done_;
     State state_ = kNew;
     bool holdsSlot_ = false;
+    size_t outputBudget_ = 0; // bytes of the budget this task has taken
 };
