@@ -377,3 +377,58 @@ def run_program(argv, timeout=DEFAULT_TIMEOUT, env=None, cwd=None, input=None):
             f"{' '.join(map(str, argv))} did not exit within {timeout} s\n"
             f"stdout: {out!r}\nstderr: {err!r}"
         ) from None
+
+
+# --- what a process holds, from /proc (leak checks) --------------------------
+
+
+def fd_count(pid):
+    """How many descriptors process pid has open (0 once it is gone)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except FileNotFoundError:
+        return 0
+
+
+def fd_targets(pid):
+    """What each open descriptor of pid points to ("3 -> socket:[123]"),
+    for failure messages."""
+    found = []
+    try:
+        names = sorted(os.listdir(f"/proc/{pid}/fd"), key=int)
+    except FileNotFoundError:
+        return found
+    for name in names:
+        try:
+            found.append(f"{name} -> {os.readlink(f'/proc/{pid}/fd/{name}')}")
+        except OSError:
+            pass
+    return found
+
+
+def rss_bytes(pid):
+    """The resident set of process pid (all its threads), in bytes, from
+    VmRSS in /proc/PID/status; 0 once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    for line in text.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0  # a zombie has no VmRSS line
+
+
+def pids_with_environment(needle):
+    """Pids of the processes whose environment holds the bytes needle: a
+    CGI script and whatever it started inherit its meta-variables
+    (SCRIPT_FILENAME names the document root), wherever they were
+    reparented to."""
+    found = []
+    for p in all_pids():
+        try:
+            if needle in Path(f"/proc/{p}/environ").read_bytes():
+                found.append(p)
+        except OSError:
+            continue
+    return found
