@@ -412,7 +412,7 @@ def test_a_head_trickled_a_byte_at_a_time_is_cut_off_at_the_deadline(
                                   ("Accept", "*/*"), ("X-Pad", "p" * 40)])
     with server.connect(timeout=4) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        took, sent, closed, got = trickle(sock, head, Deadline(4))
+        took, sent, closed, got = trickle(sock, head, Deadline(3))
     assert_cut_off("head", head, took, sent, closed, got)
     resp = request(server, "GET", "/hello.txt")
     assert resp.status == 200, f"after the trickle:\n{resp}"
@@ -421,16 +421,16 @@ def test_a_head_trickled_a_byte_at_a_time_is_cut_off_at_the_deadline(
 @pytest.mark.limitation("slowloris")
 def test_a_body_trickled_a_byte_at_a_time_is_cut_off_at_the_deadline(
         start_server, root):
-    """The same with a whole head and a body of 24 bytes sent a byte every
+    """The same with a whole head and a body of 16 bytes sent a byte every
     0.25 s: a small body late by the head's deadline holds the connection
     no longer than a trickled head could."""
     server = start_server("-r", root, "-k", 1)
-    body = b"b" * 24
+    body = b"b" * 16
     with server.connect(timeout=4) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.sendall(build_request(
             "POST", "/echo", headers=[("Content-Length", str(len(body)))]))
-        took, sent, closed, got = trickle(sock, body, Deadline(4))
+        took, sent, closed, got = trickle(sock, body, Deadline(3))
     assert_cut_off("body", body, took, sent, closed, got)
     resp = request(server, "GET", "/hello.txt")
     assert resp.status == 200, f"after the trickle:\n{resp}"

@@ -74,7 +74,7 @@ def test_a_stop_ends_a_running_script_and_leaves_no_process(
     bin_dir.mkdir()
     (bin_dir / "loop.sh").write_text(ENDLESS_SH)
     (bin_dir / "loop.sh").chmod(0o755)
-    server = start_server(*args, "-T", 2)
+    server = start_server(*args, "-T", 1)
     sock = server.connect(timeout=6)
     pid_file = bin_dir / "running.pid"
     script = None
@@ -84,9 +84,9 @@ def test_a_stop_ends_a_running_script_and_leaves_no_process(
                           timeout=3), "the script never started"
         script = int(pid_file.read_text())
         server.proc.send_signal(signal.SIGTERM)
-        # The grace is the script's own time limit (-T 2): then its process
+        # The grace is the script's own time limit (-T 1): then its process
         # group is killed and reaped, and the server exits.
-        status = server.wait(timeout=4)
+        status = server.wait(timeout=3)
         assert status == 0, (
             f"after SIGTERM: {describe_status(status)}\n{server.describe()}")
         # SIGKILL reaches the whole group at once; each process takes a
