@@ -928,6 +928,28 @@ def hupper(run, requests, rng):
 
 # --- the mix ---------------------------------------------------------------
 
+# The mix is a background load: on a machine with two cores it takes both,
+# and a test running beside it (CTest runs two stages at once; one of them
+# may be starting a browser) would wait for the CPU. So its threads, and
+# the server's, run at a lower priority: alone on the machine, as in
+# scripts/soak, that changes nothing.
+NICENESS = 10
+
+
+def yield_cpu(tid):
+    """Lowers the priority of thread tid (Linux: niceness is per thread,
+    and threads and processes it starts later inherit it)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, NICENESS)
+    except OSError:  # gone already
+        pass
+
+
+def yield_cpu_of_process(pid):
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        yield_cpu(int(tid))
+
+
 
 def roles_for(target, pauses=True):
     """[(role, how many threads)]: only what the stage can do."""
@@ -971,6 +993,7 @@ class Mix:
         return self
 
     def _worker(self, role, rng):
+        yield_cpu(threading.get_native_id())
         while self.run.more():
             try:
                 role(self.run, self.requests, rng)

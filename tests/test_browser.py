@@ -17,6 +17,7 @@ import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 BROWSER_TIMEOUT = 8.0  # the whole test stays under the suite's 10 s
+WARM_UP_TIMEOUT = 60.0  # a first start, outside the test's time limit
 
 # What app.js writes when everything loaded; anything else names what did
 # not ("missing: img/logo.png, style.css") or says the script never ran.
@@ -24,7 +25,7 @@ ALL_LOADED = "all resources loaded"
 STATUS = re.compile(r'<p id="status"[^>]*>(.*?)</p>', re.S)
 
 
-def dump_dom(url, profile):
+def dump_dom(url, profile, timeout=BROWSER_TIMEOUT):
     """Chromium's serialised DOM of url after the page settled, and its
     stderr. Chromium forks helpers (zygote, renderer, crashpad), so it runs
     in its own session and the whole group is killed if it overstays."""
@@ -46,11 +47,11 @@ def dump_dom(url, profile):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=env, start_new_session=True)
     try:
-        out, err = proc.communicate(timeout=BROWSER_TIMEOUT)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
-        pytest.fail(f"chromium did not finish within {BROWSER_TIMEOUT} s "
+        pytest.fail(f"chromium did not finish within {timeout} s "
                     f"loading {url}\nstdout: {out[-2000:]!r}\n"
                     f"stderr: {interesting(err)}")
     finally:
@@ -70,12 +71,24 @@ def interesting(stderr):
     return "\n".join(l for l in lines if "dbus" not in l.lower())[-3000:]
 
 
-@pytest.mark.needs("static")
-def test_browser_loads_every_resource_of_the_demo_site(start_server, stage,
-                                                       tmp_path):
+@pytest.fixture(scope="session")
+def warm_chromium(tmp_path_factory):
+    """Chromium started once on an empty page, in the set-up rather than in
+    the test. Its first start reads a 300 MB program from disk, and on a
+    busy machine whose page cache had let it go that alone took longer
+    than the test's 8 s, twice in a CI run. The test then times what
+    Chromium does with our page, not how fast the disk is."""
     assert CHROMIUM.exists(), (
         f"{CHROMIUM} is missing: install Debian's chromium "
         "(apt-get install chromium)")
+    dump_dom("about:blank", tmp_path_factory.mktemp("chromium-warm-up"),
+             timeout=WARM_UP_TIMEOUT)
+
+
+@pytest.mark.needs("static")
+def test_browser_loads_every_resource_of_the_demo_site(start_server, stage,
+                                                       tmp_path,
+                                                       warm_chromium):
     www = stage.dir.parent / "www"
     assert (www / "index.html").is_file(), f"no demo site at {www}"
     server = start_server("-r", str(www))

@@ -83,6 +83,7 @@ def target(stage, start_server, tmp_path, request):
     args, logs = chaos.server_args(stage.features, site, tmp_path,
                                    fastcgi_pass)
     server = start_server(*args, env=sanitizer_env())
+    chaos.yield_cpu_of_process(server.pid)
     return server, chaos.Target(server.proc, server.port,
                                 frozenset(stage.features), site, logs)
 
