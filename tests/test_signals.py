@@ -1,4 +1,4 @@
-"""Signals every stage shares (COURSE.md): SIGHUP never ends a server
+"""Signals every stage shares: SIGHUP never ends a server
 (ignored until v12 gives it a meaning: reopen the logs); a script starts with
 the signal defaults it expects; and a stopping server leaves no script
 behind, after a grace no longer than the script's own time limit."""
