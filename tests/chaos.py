@@ -762,7 +762,7 @@ def script_resetter(run, requests, rng):
 def half_closer(run, requests, rng):
     """One request (two, pipelined, with keep-alive; or a slow script,
     where scripts do not stall the loop; or a download), then
-    shutdown(SHUT_WR): the whole response must still come (COURSE.md)."""
+    shutdown(SHUT_WR): the whole response must still come."""
     t = run.target
     if t.has("static") and rng.random() < 0.2:
         half_closing_download(run, requests)

@@ -44,7 +44,7 @@ FEATURES = {
 PROTOCOLS = {"echo", "http"}
 READY_TIMEOUT = 5.0  # seconds for the ready line
 STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
-TEST_TIME_LIMIT = 10  # seconds; COURSE.md: no test takes longer
+TEST_TIME_LIMIT = 10  # seconds; no test takes longer
 SANITIZER_REPORTS = (
     "ERROR: AddressSanitizer",
     "runtime error:",

@@ -283,7 +283,7 @@ def check_date(value):
 
 
 def check_common(resp, head_request=False):
-    """What every response carries (COURSE.md, HTTP): the status line, Date,
+    """What every response carries: the status line, Date,
     Server, Content-Length, Content-Type with a body, Connection: close when
     the server closed."""
     msg = f"in response:\n{resp.describe()}"

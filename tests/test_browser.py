@@ -1,4 +1,4 @@
-"""The demo site in a real browser (COURSE.md, Tests): headless Chromium
+"""The demo site in a real browser: headless Chromium
 loads www/index.html from the stage's server, and the page's own app.js
 writes into #status whether every image, the stylesheet and the module
 script itself arrived with bytes and a Content-Type the browser accepted.

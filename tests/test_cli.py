@@ -1,4 +1,4 @@
-"""The command line every stage shares (COURSE.md, "Command line"): -h,
+"""The command line every stage shares: -h,
 usage errors with exit 2, runtime failures with exit 1, and every error one
 line on stderr that starts with "server: "."""
 

@@ -1,4 +1,4 @@
-"""The configuration file (v10+, COURSE.md, Configuration file): `key = value`
+"""The configuration file (v10+): `key = value`
 lines, `#` comments, blank lines; -c reads it, flags override it whatever
 their order, -t checks it (file plus flags) and prints `configuration ok`
 or the error. A mistake stops the server with one line on stderr,

@@ -1,4 +1,4 @@
-"""FastCGI (v11+, COURSE.md): with `fastcgi_pass = HOST:PORT | unix:PATH`
+"""FastCGI (v11+): with `fastcgi_pass = HOST:PORT | unix:PATH`
 in the configuration, .php goes to php-fpm instead of php-cgi; php-fpm down
 is 502, too slow is 504, FastCGI stderr goes to the server's error output.
 

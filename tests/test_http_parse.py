@@ -1,4 +1,4 @@
-"""The HTTP parser and the response every HTTP stage sends (COURSE.md, HTTP):
+"""The HTTP parser and the response every HTTP stage sends:
 bounded request lines and header sections, the syntax it accepts and
 refuses, the headers every response carries. Plus v06's request inspector,
 which v07 replaces with static files: those tests pick their expectation by

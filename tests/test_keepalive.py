@@ -1,4 +1,4 @@
-"""Persistent connections (v09+, COURSE.md, Keep-alive): HTTP/1.1 stays open
+"""Persistent connections (v09+): HTTP/1.1 stays open
 unless the request's Connection header lists "close", HTTP/1.0 only with
 "Connection: keep-alive"; pipelined requests are answered in order; an idle
 connection is closed after the keep-alive timeout (-k); the 1000th response

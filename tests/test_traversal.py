@@ -1,4 +1,4 @@
-"""No request reads a byte from outside the document root (COURSE.md, static
+"""No request reads a byte from outside the document root (static
 files): "..", its percent-encoded and double-encoded spellings, backslashes,
 NUL, absolute-form targets, and symlinks inside the root that point out.
 
