@@ -37,8 +37,8 @@ TESTS_DIR = Path(__file__).resolve().parent
 REPO = TESTS_DIR.parent
 
 FEATURES = {
-    "echo", "client", "concurrent", "fork", "threads", "daemon", "http",
-    "static", "cgi", "keepalive", "config", "fastcgi", "logging",
+    "echo", "client", "concurrent", "fork", "robust_io", "threads", "daemon",
+    "http", "static", "cgi", "keepalive", "config", "fastcgi", "logging",
     "eventloop", "threadpool", "reactor",
 }
 PROTOCOLS = {"echo", "http"}
@@ -166,6 +166,19 @@ def load_stage(config):
     limitations = m.get("limitations", {})
     if not isinstance(limitations, dict):
         bad("[limitations] must be a table of name = reason")
+    replaces = m.get("replaces", {})
+    if not isinstance(replaces, dict) or not all(
+            isinstance(why, str) and why for why in replaces.values()):
+        bad("[replaces] must be a table of feature = reason")
+    # A feature the stage before had and this one gives up, with the reason
+    # (its replacement); scripts/diff-stages --check holds features
+    # cumulative otherwise.
+    if set(replaces) - FEATURES:
+        bad(f"[replaces] names unknown features "
+            f"{sorted(set(replaces) - FEATURES)}")
+    if set(replaces) & set(m["features"]):
+        bad(f"[replaces] names {sorted(set(replaces) & set(m['features']))}, "
+            "which features still lists")
 
     build = config.getoption("--build")
     build = Path(build).resolve() if build else REPO / "build" / sdir.name
