@@ -125,8 +125,7 @@ static int add_pair(struct buf *b, const char *var)
     return 0;
 }
 
-/* The whole request, ready to write: BEGIN_REQUEST, PARAMS, STDIN. */
-static int encode_request(struct buf *b, char *const env[], struct slice body)
+int fcgi_encode_request(struct buf *b, char *const env[], struct slice body)
 {
     /* roleB1, roleB0, flags, five reserved bytes. flags is 0, without
      * FCGI_KEEP_CONN: the application is to close the connection when the
@@ -219,11 +218,10 @@ static const char *protocol_problem(unsigned char status)
                       : "END_REQUEST has an unknown protocolStatus";
 }
 
-/* True once reply holds a whole END_REQUEST record: the request is over
- * (5.5), even if the application is slow to close the connection or never
- * does, and a complete reply must not wait for fastcgi_timeout. *next is
- * where the first record not yet looked at starts. */
-static bool reply_complete(const struct buf *reply, size_t *next)
+/* The request is over at END_REQUEST (5.5), even if the application is
+ * slow to close the connection or never does: a complete reply must not
+ * wait for fastcgi_timeout. */
+bool fcgi_reply_complete(const struct buf *reply, size_t *next)
 {
     while (reply->len - *next >= FCGI_HEADER_LEN) {
         const unsigned char *h = (const unsigned char *)reply->data + *next;
@@ -237,12 +235,9 @@ static bool reply_complete(const struct buf *reply, size_t *next)
     return false;
 }
 
-/* Decodes the reply's records in place: the STDOUT stream moves to the
- * front of reply, which becomes the output; STDERR goes to err. Every
- * header is checked before its content is touched, and nothing is read
- * past reply->len. Returns NULL when END_REQUEST says the request is
- * complete, else what is wrong. */
-static const char *decode_reply(struct buf *reply, struct buf *err)
+/* Every header is checked before its content is touched, and nothing is
+ * read past reply->len. */
+const char *fcgi_decode_reply(struct buf *reply, struct buf *err)
 {
     size_t pos = 0, kept = 0;
     const char *problem = "the connection closed before END_REQUEST";
@@ -290,7 +285,7 @@ int fcgi_run(const struct config *cfg, char *const env[], struct slice body,
     buf_init(&request, SIZE_MAX);
     buf_init(&err, MAX_STDERR_BYTES);
     int status = 502, fd = -1, to_app = -1;
-    if (encode_request(&request, env, body) < 0)
+    if (fcgi_encode_request(&request, env, body) < 0)
         log_error("fastcgi %s: no memory for the request", pass);
     else if ((fd = connect_to(pass, deadline, &status)) >= 0 &&
              (to_app = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
@@ -301,7 +296,8 @@ int fcgi_run(const struct config *cfg, char *const env[], struct slice body,
      * socket lets that close leave the connection open for the reply. */
     if (to_app >= 0) {
         struct slice input = {request.data, request.len};
-        status = cgi_exchange(to_app, fd, input, out, deadline, reply_complete);
+        status =
+            cgi_exchange(to_app, fd, input, out, deadline, fcgi_reply_complete);
         if (status == 502)
             log_error("fastcgi %s: reading the reply: %s", pass,
                       out->len == out->max ? "too large"
@@ -310,7 +306,7 @@ int fcgi_run(const struct config *cfg, char *const env[], struct slice body,
     }
     if (fd >= 0)
         close(fd);
-    const char *problem = status == 0 ? decode_reply(out, &err) : NULL;
+    const char *problem = status == 0 ? fcgi_decode_reply(out, &err) : NULL;
     log_stderr(pass, &err);
     if (problem != NULL) {
         log_error("fastcgi %s: %s", pass, problem);
