@@ -10,8 +10,11 @@ repository root); its manifest.toml says what the stage can do:
   has every one of these features; unmarked tests run on every stage.
 - @pytest.mark.limitation("concurrent_clients"): if the manifest's
   [limitations] table names it, the test must fail there (strict xfail, with
-  the manifest's reason). A limitation that no selected test carries stops
-  the session, so manifests cannot claim what nobody checks.
+  the manifest's reason), and fail by raising util.LimitationSymptom: the
+  test raises it exactly when it sees the limitation's symptom, and any
+  other failure (the server died, a sanitizer report) is a real one. A
+  limitation that no selected test carries stops the session, so
+  manifests cannot claim what nobody checks.
 
 Fixtures: stage, start_server, server, run_server (see each below).
 """
@@ -261,8 +264,10 @@ def pytest_collection_modifyitems(session, config, items):
             for name in mark.args:
                 carried.add(name)
                 if name in stage.limitations:
+                    # Only the symptom itself is the expected failure: a
+                    # crash or a sanitizer report fails the test there too.
                     item.add_marker(pytest.mark.xfail(
-                        strict=True,
+                        strict=True, raises=util.LimitationSymptom,
                         reason=f"limitation {name}: {stage.limitations[name]}",
                     ))
     if deselected:
@@ -534,7 +539,11 @@ def pytest_runtest_makereport(item, call):
     at teardown."""
     outcome = yield
     report = outcome.get_result()
-    if report.failed and call.when == "call":
+    if call.when != "call":
+        return
+    if report.skipped and hasattr(report, "wasxfail"):
+        fail_symptom_with_problems(item, report)
+    if report.failed:
         for i, srv in enumerate(item.stash.get(SERVERS_KEY, [])):
             problems = srv.problems()
             srv.reported.update(problems)
@@ -542,6 +551,19 @@ def pytest_runtest_makereport(item, call):
                 f"server {i} (pid {srv.pid})",
                 "".join(f"{p}\n" for p in problems) + srv.describe(),
             ))
+
+
+def fail_symptom_with_problems(item, report):
+    """A limitation test that saw its symptom is an expected failure only
+    if its servers are sound: one that died on its own or drew a sanitizer
+    report turns it into a real failure."""
+    problems = [p for srv in item.stash.get(SERVERS_KEY, [])
+                for p in srv.problems() if p not in srv.reported]
+    if problems:
+        report.outcome = "failed"
+        report.longrepr = (f"{report.wasxfail}: the symptom came, and also "
+                           + "; ".join(problems))
+        del report.wasxfail
 
 
 @pytest.fixture
