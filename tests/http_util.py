@@ -84,7 +84,13 @@ class NoResponse(AssertionError):
     def __init__(self, why, got):
         shown = got[:600].decode("latin-1")
         super().__init__(f"{why}; received {len(got)} bytes: {shown!r}")
-        self.got = got
+        self.why, self.got = why, got
+
+    @property
+    def closed_unanswered(self):
+        """The server closed or reset the connection before any byte of a
+        response (rather than stalling, or cutting one short)."""
+        return not self.got and not self.why.startswith("timed out")
 
 
 def build_request(

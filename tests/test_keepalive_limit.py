@@ -26,7 +26,7 @@ def second_response(sock, deadline):
     try:
         return read_response(sock, deadline=deadline)
     except NoResponse as e:
-        if e.got or str(e).startswith("timed out"):
+        if not e.closed_unanswered:
             raise
         return None
 
