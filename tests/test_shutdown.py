@@ -181,6 +181,10 @@ def test_shutdown_timeout_ends_the_wait_for_a_slow_script(
         assert wait_gone(pid, timeout=1), (
             f"the script's process {pid} outlived the server")
     flight.join()
+    # Its client is told by the close alone, as nginx's
+    # worker_shutdown_timeout does: no byte of an answer that never came.
+    assert getattr(flight.error, "closed_unanswered", False), (
+        f"the client of the abandoned script: {flight.describe()}")
 
 
 def _slow_reader(server, target, keep_alive=True):
