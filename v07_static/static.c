@@ -13,8 +13,6 @@
 
 #include "static.h"
 
-#define MAX_PATH_BYTES 4096
-
 static const struct {
     const char *extension;
     const char *type;
@@ -185,14 +183,21 @@ static void redirect_to_directory(const char *relative,
                     req->query.p);
 }
 
+int static_decode_path(struct slice path, char *decoded, char *relative)
+{
+    if (path.len == 0 || path.p[0] != '/' ||
+        percent_decode(path, decoded, MAX_PATH_BYTES) < 0 ||
+        relative_path(decoded, relative, MAX_PATH_BYTES) < 0)
+        return -1;
+    return 0;
+}
+
 void static_serve(int root_fd, const struct request *req, struct response *resp)
 {
     /* Room left in decoded for the index.html a directory may get. */
     char decoded[MAX_PATH_BYTES + sizeof "index.html"];
     char relative[MAX_PATH_BYTES];
-    if (req->path.len == 0 || req->path.p[0] != '/' ||
-        percent_decode(req->path, decoded, MAX_PATH_BYTES) < 0 ||
-        relative_path(decoded, relative, sizeof relative) < 0) {
+    if (static_decode_path(req->path, decoded, relative) < 0) {
         http_error(resp, 400);
         return;
     }
