@@ -1,6 +1,7 @@
-/* http_test.c: unit tests of the request parser and the buffer. Every proper
- * prefix of a valid request must ask for more; the whole must be consumed
- * exactly; each malformed request must get its status. */
+/* http_test.c: unit tests of the request parser, the keep-alive decision and
+ * the buffer. Every proper prefix of a valid request must ask for more; the
+ * whole must be consumed exactly; each malformed request must get its
+ * status. */
 #include <stdio.h>
 #include <string.h>
 
@@ -105,6 +106,68 @@ static void test_errors(void)
     CHECK(status_of(many) == 431);
 }
 
+/* Whether a GET in HTTP/1.<minor> with these header lines ("Name: value\r\n"
+ * each) asks to keep its connection open. */
+static bool keeps_alive(int minor, const char *headers)
+{
+    char text[512];
+    snprintf(text, sizeof text, "GET / HTTP/1.%d\r\nHost: h\r\n%s\r\n", minor,
+             headers);
+    struct request req;
+    if (http_parse_request(text, strlen(text), &req) != (long)strlen(text)) {
+        fprintf(stderr, "did not parse: %s\n", text);
+        failures++;
+    }
+    return http_keep_alive(&req);
+}
+
+static void test_keep_alive(void)
+{
+    CHECK(keeps_alive(1, ""));
+    CHECK(keeps_alive(1, "Connection: keep-alive\r\n"));
+    CHECK(!keeps_alive(1, "Connection: close\r\n"));
+    CHECK(!keeps_alive(1, "connection: CLOSE\r\n"));
+    CHECK(!keeps_alive(1, "Connection: Upgrade ,\t close \r\n"));
+    CHECK(!keeps_alive(1, "Connection: keep-alive, close\r\n"));
+    CHECK(!keeps_alive(1, "Connection: foo\r\nConnection: close\r\n"));
+    CHECK(!keeps_alive(1, "Connection: close\r\nConnection: foo\r\n"));
+    CHECK(keeps_alive(1, "Connection: closed, xclose, close-ish\r\n"));
+    CHECK(keeps_alive(1, "X-Connection: close\r\n"));
+
+    CHECK(!keeps_alive(0, ""));
+    CHECK(!keeps_alive(0, "Connection: close\r\n"));
+    CHECK(keeps_alive(0, "Connection: keep-alive\r\n"));
+    CHECK(keeps_alive(0, "Connection: Keep-Alive\r\n"));
+    CHECK(keeps_alive(0, "Connection: ,foo,  keep-alive ,\r\n"));
+    CHECK(keeps_alive(0, "Connection: foo\r\nConnection: keep-alive\r\n"));
+    CHECK(keeps_alive(0, "Connection: keep-alive\r\nConnection: foo\r\n"));
+    CHECK(!keeps_alive(0, "Connection: keep-alive, close\r\n"));
+    CHECK(!keeps_alive(0, "Connection: keep-alives\r\n"));
+}
+
+/* The head says what conn.c decided: a Connection header only when set. */
+static void test_connection_header(void)
+{
+    struct response resp;
+    struct buf head;
+    http_response_init(&resp);
+    resp.status = 200;
+    buf_init(&head, 4096);
+    CHECK(http_format_head(&resp, &head) == 0 && buf_append(&head, "", 1) == 0);
+    CHECK(strstr(head.data, "Connection") == NULL);
+    CHECK(strcmp(head.data + head.len - 5, "\r\n\r\n") == 0);
+    resp.connection = "close";
+    head.len = 0;
+    CHECK(http_format_head(&resp, &head) == 0 && buf_append(&head, "", 1) == 0);
+    CHECK(strstr(head.data, "\r\nConnection: close\r\n\r\n") != NULL);
+    resp.connection = "keep-alive";
+    head.len = 0;
+    CHECK(http_format_head(&resp, &head) == 0 && buf_append(&head, "", 1) == 0);
+    CHECK(strstr(head.data, "\r\nConnection: keep-alive\r\n\r\n") != NULL);
+    buf_free(&head);
+    http_response_free(&resp);
+}
+
 static void test_buf(void)
 {
     struct buf b;
@@ -123,6 +186,8 @@ int main(void)
     test_every_prefix_needs_more();
     test_fields();
     test_errors();
+    test_keep_alive();
+    test_connection_header();
     test_buf();
     if (failures == 0)
         printf("http_test: all checks passed\n");
