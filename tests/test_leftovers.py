@@ -22,12 +22,11 @@ same shape. After the measured round, once idle again:
 
 Echo stages: 400 clients a round, eight at a time. HTTP stages: 800
 connections a round, eight at a time; every other one asks three requests
-of a keep-alive connection (v09+), the rest one; one in ten starts with a
+of a keep-alive connection (v09+), the rest one; one in twenty starts with a
 CGI script from /cgi-bin/, four a round with a PHP script (php-cgi, or
 php-fpm on the FastCGI stages, v11+). Under a sanitizer a round is half
 as long. This file checks what a connection may leave behind; test_abuse
-checks what 100,000 requests on fewer connections may (tens of bytes
-each)."""
+checks what 100,000 requests on 200 connections may (a few bytes each)."""
 
 import re
 import threading
@@ -46,7 +45,7 @@ PARALLEL = 8  # clients at once: children exit while the server accepts
 ECHO_CLIENTS = 400  # a round
 HTTP_CONNECTIONS = 800  # a round
 SANITIZED_SHARE = 2  # under a sanitizer a round is half as long
-CGI_EVERY = 10  # one connection in ten starts with a /cgi-bin/ script
+CGI_EVERY = 20  # one connection in twenty starts with a /cgi-bin/ script
 PHP_EVERY = 200  # four a round with PHP (php-cgi takes 20 ms or more)
 ROUND_TIMEOUT = 4.0  # seconds for one round
 IDLE_TIMEOUT = 2.0  # seconds for the server to be idle again after a round
