@@ -301,6 +301,46 @@ static void test_bad_script_output(void)
     check_output_status("Status: 418 Teapot\\n\\n", 418);
 }
 
+/* A script may choose its status: the status line names the usual ones. */
+static void test_status_lines(void)
+{
+    static const char *const lines[] = {
+        "201 Created",
+        "204 No Content",
+        "206 Partial Content",
+        "302 Found",
+        "303 See Other",
+        "304 Not Modified",
+        "307 Temporary Redirect",
+        "401 Unauthorized",
+        "409 Conflict",
+        "410 Gone",
+        "422 Unprocessable Content",
+        "429 Too Many Requests",
+        "502 Bad Gateway",
+        "503 Service Unavailable",
+        "504 Gateway Timeout",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+        struct response resp;
+        struct buf head;
+        http_response_init(&resp);
+        resp.status = atoi(lines[i]);
+        buf_init(&head, 4096);
+        char want[64];
+        int n = snprintf(want, sizeof want, "HTTP/1.1 %s\r\n", lines[i]);
+        if (http_format_head(&resp, &head) < 0 || head.len < (size_t)n ||
+            memcmp(head.data, want, (size_t)n) != 0) {
+            fprintf(stderr, "status %d: the head starts \"%.*s\"\n",
+                    resp.status, (int)(head.len < 40 ? head.len : 40),
+                    head.data);
+            failures++;
+        }
+        buf_free(&head);
+        http_response_free(&resp);
+    }
+}
+
 static void test_which_requests(void)
 {
     struct response resp;
@@ -355,6 +395,7 @@ int main(void)
     test_php_environment();
     test_script_headers();
     test_bad_script_output();
+    test_status_lines();
     test_which_requests();
 
     snprintf(text, sizeof text, "rm -rf '%s'", root);
