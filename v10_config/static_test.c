@@ -148,6 +148,8 @@ static void test_decoder_refuses_bad_input(void)
 
 /* The document root of the http_handle tests, made in /tmp. */
 static char root[64];
+/* The file a directory answers with, as the configuration names it. */
+static const char *index_name = "index.html";
 
 static void make_file(const char *name, const char *content)
 {
@@ -190,6 +192,7 @@ static void handle(const char *line, const char *content_type, const char *body,
     strcpy(req.remote_addr, "127.0.0.1");
     struct config cfg = CONFIG_DEFAULTS;
     cfg.root = root;
+    cfg.index = index_name;
     char err[256];
     cfg.root_fd = static_open_root(root, err, sizeof err);
     http_response_init(resp);
@@ -349,6 +352,22 @@ static void test_directories(void)
     check_status("GET /site/./index.html", 200);
 }
 
+static void test_configured_index(void)
+{
+    make_dir("conf");
+    make_file("conf/home.txt", "home\n");
+    make_file("conf/index.html", "<p>not this one</p>\n");
+    index_name = "home.txt";
+    struct response resp;
+    handle("GET /conf/", NULL, "", &resp);
+    CHECK_STATUS(resp, 200);
+    CHECK(resp.file_size == 5);
+    CHECK_STR(resp.content_type, "text/plain; charset=utf-8");
+    http_response_free(&resp);
+    check_status("GET /site/", 403); /* it has an index.html only */
+    index_name = "index.html";
+}
+
 static void test_not_regular_files(void)
 {
     char path[128];
@@ -397,6 +416,7 @@ int main(void)
     test_mime_types();
     test_file();
     test_directories();
+    test_configured_index();
     test_not_regular_files();
     test_echo();
     remove_root();

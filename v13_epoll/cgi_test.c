@@ -41,6 +41,8 @@ static int failures;
  * prints its environment as env.sh does. */
 static char root[64];
 static char php_cgi[128];
+/* The file a directory answers with, as the configuration names it. */
+static const char *index_name = "index.html";
 
 static void make_file(const char *name, const char *content, mode_t mode)
 {
@@ -82,6 +84,7 @@ static bool serve(const char *line, const char *headers, const char *body,
     char err[256];
     cfg.root_fd = static_open_root(root, err, sizeof err);
     cfg.php_cgi = php_cgi;
+    cfg.index = index_name;
     cfg.cgi_timeout = 5; /* a script that hangs fails the test soon */
     http_response_init(resp);
     bool taken = cgi_serve(&cfg, &req, resp);
@@ -301,6 +304,67 @@ static void test_bad_script_output(void)
     check_output_status("Status: 418 Teapot\\n\\n", 418);
 }
 
+/* A script may choose its status: the status line names the usual ones. */
+static void test_status_lines(void)
+{
+    static const char *const lines[] = {
+        "201 Created",
+        "204 No Content",
+        "206 Partial Content",
+        "302 Found",
+        "303 See Other",
+        "304 Not Modified",
+        "307 Temporary Redirect",
+        "401 Unauthorized",
+        "409 Conflict",
+        "410 Gone",
+        "422 Unprocessable Content",
+        "429 Too Many Requests",
+        "502 Bad Gateway",
+        "503 Service Unavailable",
+        "504 Gateway Timeout",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+        struct response resp;
+        struct buf head;
+        http_response_init(&resp);
+        resp.status = atoi(lines[i]);
+        buf_init(&head, 4096);
+        char want[64];
+        int n = snprintf(want, sizeof want, "HTTP/1.1 %s\r\n", lines[i]);
+        if (http_format_head(&resp, &head) < 0 || head.len < (size_t)n ||
+            memcmp(head.data, want, (size_t)n) != 0) {
+            fprintf(stderr, "status %d: the head starts \"%.*s\"\n",
+                    resp.status, (int)(head.len < 40 ? head.len : 40),
+                    head.data);
+            failures++;
+        }
+        buf_free(&head);
+        http_response_free(&resp);
+    }
+}
+
+/* An index that names a script runs it, as nginx's "index index.php"
+ * does: static files would serve its source. */
+static void test_index_script(void)
+{
+    index_name = "index.php";
+    struct response resp;
+    CHECK(serve("GET /dir/?x=1 HTTP/1.1", "Host: h\r\n", "", &resp));
+    CHECK_STATUS(resp, 200);
+    const char *env = body_of(&resp);
+    CHECK(has_var(env, "SCRIPT_NAME=/dir/index.php"));
+    CHECK(has_var(env, "PATH_INFO="));
+    CHECK(has_var(env, "QUERY_STRING=x=1"));
+    http_response_free(&resp);
+    CHECK(serve("GET / HTTP/1.1", "Host: h\r\n", "", &resp));
+    CHECK(has_var(body_of(&resp), "SCRIPT_NAME=/index.php"));
+    http_response_free(&resp);
+    index_name = "index.html";
+    CHECK(!serve("GET /dir/ HTTP/1.1", "Host: h\r\n", "", &resp));
+    http_response_free(&resp);
+}
+
 static void test_which_requests(void)
 {
     struct response resp;
@@ -348,6 +412,8 @@ int main(void)
     snprintf(dir, sizeof dir, "%s/dir", root);
     CHECK(mkdir(dir, 0755) == 0);
     make_file("dir/page.php", "<?php echo 1;\n", 0644);
+    make_file("dir/index.php", "<?php echo 2;\n", 0644);
+    make_file("index.php", "<?php echo 3;\n", 0644);
     make_file("cgi-bin/plain.txt", "text\n", 0644);
     make_script("env.sh", env_sh);
 
@@ -355,6 +421,8 @@ int main(void)
     test_php_environment();
     test_script_headers();
     test_bad_script_output();
+    test_status_lines();
+    test_index_script();
     test_which_requests();
 
     snprintf(text, sizeof text, "rm -rf '%s'", root);
