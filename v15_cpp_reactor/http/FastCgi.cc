@@ -89,23 +89,6 @@ void appendPair(std::string &out, const std::string &var)
     out.append(var, valueAt, std::string::npos);
 }
 
-/// The whole request, ready to write.
-std::string encodeRequest(const ScriptRequest &req)
-{
-    // roleB1, roleB0, flags, five reserved bytes. flags is 0, without
-    // FCGI_KEEP_CONN: the application closes the connection when the
-    // request ends (3.5), so no connection outlives its request.
-    const char begin[8] = {0, char(kResponder), 0};
-    std::string params;
-    for (const std::string &var : req.env)
-        appendPair(params, var);
-    std::string out;
-    appendRecord(out, kBeginRequest, begin, sizeof begin);
-    appendStream(out, kParams, params);
-    appendStream(out, kStdin, req.body);
-    return out;
-}
-
 /// What is wrong when END_REQUEST's protocolStatus is not REQUEST_COMPLETE
 /// (5.5): CANT_MPX_CONN refuses a second request on one connection,
 /// OVERLOADED a request the application has no room for, UNKNOWN_ROLE a
@@ -123,6 +106,22 @@ const char *protocolProblem(unsigned char status)
 }
 
 } // namespace
+
+std::string FastCgi::encodeRequest(const ScriptRequest &req)
+{
+    // roleB1, roleB0, flags, five reserved bytes. flags is 0, without
+    // FCGI_KEEP_CONN: the application closes the connection when the
+    // request ends (3.5), so no connection outlives its request.
+    const char begin[8] = {0, char(kResponder), 0};
+    std::string params;
+    for (const std::string &var : req.env)
+        appendPair(params, var);
+    std::string out;
+    appendRecord(out, kBeginRequest, begin, sizeof begin);
+    appendStream(out, kParams, params);
+    appendStream(out, kStdin, req.body);
+    return out;
+}
 
 FastCgi::FastCgi(EventLoop *loop, const Config &cfg, int rootFd,
                  ScriptRequest req, ResponseCallback done)

@@ -21,6 +21,11 @@ class FastCgi : public ScriptTask
             ResponseCallback done);
     ~FastCgi() override;
 
+    /// The request as records, ready to write: BEGIN_REQUEST (a RESPONDER,
+    /// without FCGI_KEEP_CONN), req.env as the PARAMS stream, req.body as
+    /// the STDIN stream.
+    static std::string encodeRequest(const ScriptRequest &req);
+
   private:
     enum Decoded { kNeedMore, kComplete, kBad };
 
