@@ -2,6 +2,7 @@
  * the buffer. Every proper prefix of a valid request must ask for more; the
  * whole must be consumed exactly; each malformed request must get its
  * status. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -181,6 +182,27 @@ static void test_buf(void)
     buf_free(&b);
 }
 
+/* Buffers on one budget hold at most its limit together (errno ENOBUFS
+ * past it), and what one frees, another may take. */
+static void test_buf_budget(void)
+{
+    struct buf_budget budget = {.limit = 1 << 20};
+    struct buf a, b;
+    buf_init(&a, 1 << 20);
+    buf_init(&b, 1 << 20);
+    a.budget = b.budget = &budget;
+    CHECK(buf_reserve(&a, 100) == 0 && atomic_load(&budget.held) == a.cap);
+    CHECK(buf_reserve(&a, 700000) == 0 && atomic_load(&budget.held) == a.cap);
+    errno = 0;
+    CHECK(buf_reserve(&b, 700000) == -1 && errno == ENOBUFS);
+    CHECK(b.cap == 0 && atomic_load(&budget.held) == a.cap);
+    buf_free(&a);
+    CHECK(atomic_load(&budget.held) == 0);
+    CHECK(buf_reserve(&b, 700000) == 0 && atomic_load(&budget.held) == b.cap);
+    buf_free(&b);
+    CHECK(atomic_load(&budget.held) == 0);
+}
+
 int main(void)
 {
     test_every_prefix_needs_more();
@@ -189,6 +211,7 @@ int main(void)
     test_keep_alive();
     test_connection_header();
     test_buf();
+    test_buf_budget();
     if (failures == 0)
         printf("http_test: all checks passed\n");
     return failures == 0 ? 0 : 1;
