@@ -2,12 +2,15 @@
  * scripts in a document root made for the test: the environment a script
  * gets (RFC 3875 section 4.1), and what becomes of the header block it
  * prints (section 6): passed on, acted upon, or refused with 502. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -89,6 +92,11 @@ static bool serve(const char *line, const char *headers, const char *body,
     http_response_init(resp);
     bool taken = cgi_serve(&cfg, &req, resp);
     close(cfg.root_fd);
+    /* The script has been reaped: no child is left, not even a zombie. */
+    if (waitpid(-1, NULL, WNOHANG) != -1 || errno != ECHILD) {
+        fprintf(stderr, "%s: a script was left unreaped\n", line);
+        failures++;
+    }
     return taken;
 }
 
@@ -365,6 +373,44 @@ static void test_index_script(void)
     http_response_free(&resp);
 }
 
+/* Whether process pid is gone: no such process, or a zombie that waits
+ * only for its new parent to reap it. */
+static bool process_gone(long pid)
+{
+    char path[64], stat[256];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return true;
+    size_t n = fread(stat, 1, sizeof stat - 1, f);
+    fclose(f);
+    stat[n] = '\0';
+    const char *paren = strrchr(stat, ')');
+    return paren != NULL && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
+/* What a script started and forgot ends with it: its process group gets
+ * SIGKILL. */
+static void test_background_job_is_killed(void)
+{
+    make_script("bg.sh", "sleep 30 >/dev/null 2>&1 &\n"
+                         "printf 'Content-Type: text/plain\\n\\n%s' $!");
+    struct response resp;
+    CHECK(serve("GET /cgi-bin/bg.sh HTTP/1.1", "Host: h\r\n", "", &resp));
+    long pid = atol(body_of(&resp));
+    http_response_free(&resp);
+    CHECK(pid > 0);
+    /* SIGKILL has been sent; give it up to 2 s to land. */
+    struct timespec pause = {0, 10 * 1000 * 1000};
+    for (int i = 0; i < 200 && pid > 0 && !process_gone(pid); i++)
+        nanosleep(&pause, NULL);
+    if (pid > 0 && !process_gone(pid)) {
+        fprintf(stderr, "the script's background job %ld still runs\n", pid);
+        failures++;
+        kill((pid_t)pid, SIGKILL);
+    }
+}
+
 static void test_which_requests(void)
 {
     struct response resp;
@@ -424,6 +470,7 @@ int main(void)
     test_status_lines();
     test_index_script();
     test_which_requests();
+    test_background_job_is_killed();
 
     snprintf(text, sizeof text, "rm -rf '%s'", root);
     CHECK(system(text) == 0);

@@ -303,7 +303,9 @@ static void test_file(void)
     CHECK(buf_append(&head, "", 1) == 0);
     CHECK(strstr(head.data, "\r\nContent-Length: 6\r\n") != NULL);
     buf_free(&head);
+    int fd = resp.file_fd;
     http_response_free(&resp);
+    CHECK(fcntl(fd, F_GETFD) < 0); /* closed with the response */
 
     check_status("HEAD /hello.txt", 200);
     check_status("GET /hello.txt?x=1", 200);
