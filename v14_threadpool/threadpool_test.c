@@ -91,12 +91,26 @@ static void hold_worker(void *arg)
     atomic_fetch_add(&finished, 1);
 }
 
-static void *open_gate_later(void *arg)
+static void do_nothing(void *arg)
 {
     (void)arg;
-    /* pool_destroy has nothing to watch it by: 100 ms is its time to mark
-     * the pool stopping, and drop the queue, before the job ends. */
-    nanosleep(&(struct timespec){.tv_nsec = 100 * 1000000}, NULL);
+}
+
+/* Opens the gate once pool_destroy has dropped the queue. The queue is full
+ * while it waits, so pool_submit fails until destroy empties it, which
+ * destroy does in the same critical section that marks the pool stopping:
+ * the first submit that succeeds is the sign, with no guess at how long
+ * destroy takes. (The probe job itself may still run: a worker finishing
+ * its job takes what is queued.) After 5 s it opens the gate anyway, so a
+ * destroy that forgot to drop the queue fails the checks instead of hanging.
+ * The pool is alive throughout: destroy cannot return while the gate is
+ * shut, since it joins the held worker. */
+static void *open_gate_after_drop(void *arg)
+{
+    struct pool *pool = arg;
+    long long deadline = now_ms() + 5000;
+    while (pool_submit(pool, do_nothing, NULL) != 0 && now_ms() < deadline)
+        sched_yield();
     atomic_store(&gate_open, true);
     return NULL;
 }
@@ -115,7 +129,7 @@ static void test_capacity_and_destroy(void)
     CHECK(pool_submit(pool, count_run, job_arg(4)) == -1); /* a fifth */
 
     pthread_t opener;
-    CHECK(pthread_create(&opener, NULL, open_gate_later, NULL) == 0);
+    CHECK(pthread_create(&opener, NULL, open_gate_after_drop, pool) == 0);
     pool_destroy(pool);
     /* The running job finished before destroy returned; the queued never
      * ran, and never will: their worker is gone. */
