@@ -1,12 +1,13 @@
-/* v14_fastcgi: fuzzes decode_reply, the FastCGI reply decoder of every C
+/* v14_fastcgi: fuzzes fcgi_decode_reply, the FastCGI reply decoder of every C
  * stage from v11, with the input as what php-fpm sent, and checks its STDOUT
  * stream against a second, simpler reading of the records. */
 #include <stdint.h>
 #include <stdio.h>
 
-/* decode_reply is static, private to fastcgi.c: this file includes
- * fastcgi.c itself to reach it, rather than widen the stage's interface
- * for a test. The library's copy of fastcgi.c is then never linked in. */
+/* The record types and the stderr cap are private to fastcgi.c: this file
+ * includes fastcgi.c itself to reach them, rather than widen the stage's
+ * interface for a test. The library's copy of fastcgi.c is then never
+ * linked in. */
 #include "check.h"
 #include "fastcgi.c"
 
@@ -39,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf_init(&expected, SIZE_MAX);
     CHECK(buf_append(&reply, data, size) == 0);
 
-    const char *problem = decode_reply(&reply, &err);
+    const char *problem = fcgi_decode_reply(&reply, &err);
     bool complete = expected_stdout(data, size, &expected);
     CHECK(complete == (problem == NULL));
     CHECK(reply.len <= size && err.len <= MAX_STDERR_BYTES);
