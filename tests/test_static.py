@@ -207,8 +207,12 @@ def test_missing_file_is_404(server):
     check_common(resp)
 
 
-def test_path_through_a_file_is_404(server):
-    resp = request(server, "GET", "/hello.txt/more")
+@pytest.mark.parametrize("target", ["/hello.txt/more", "/hello.txt/"])
+def test_path_through_a_file_is_404(server, target):
+    # A file has no names below it, not even the empty one after a slash
+    # (what nginx answers too): a relative link on such a page would
+    # otherwise resolve under the file.
+    resp = request(server, "GET", target)
     assert resp.status == 404, resp.describe()
 
 

@@ -214,6 +214,12 @@ void static_serve(int root_fd, const struct request *req, struct response *resp)
         }
         fd = open_index(fd, &status);
         strcat(decoded, "index.html");
+    } else if (decoded[strlen(decoded) - 1] == '/') {
+        /* "hello.txt/": only a directory has names below it. relative_path
+         * dropped the slash, so the kernel cannot say ENOTDIR: we do. */
+        close(fd);
+        fd = -1;
+        status = status_for_errno(ENOTDIR);
     }
     if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
         close(fd); /* a device, a fifo: nothing a web client should read */

@@ -309,6 +309,7 @@ static void test_file(void)
     check_status("GET /h%65llo.txt", 200);
     check_status("GET /missing.txt", 404);
     check_status("GET /hello.txt/x", 404);
+    check_status("GET /hello.txt/", 404); /* a file is not a directory */
     check_status("GET /../hello.txt", 400);
     check_status("GET /%2e%2e/hello.txt", 400);
     check_status("GET /%zz", 400);

@@ -214,6 +214,12 @@ void static_serve(const struct config *cfg, const struct request *req,
         }
         fd = open_index(fd, cfg->index, &status);
         name = cfg->index;
+    } else if (decoded[strlen(decoded) - 1] == '/') {
+        /* "hello.txt/": only a directory has names below it. relative_path
+         * dropped the slash, so the kernel cannot say ENOTDIR: we do. */
+        close(fd);
+        fd = -1;
+        status = status_for_errno(ENOTDIR);
     }
     if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
         close(fd); /* a device, a fifo: nothing a web client should read */

@@ -157,6 +157,10 @@ int openTarget(int rootFd, const std::string &index, const std::string &decoded,
     if (fstat(f.fd.get(), &f.st) < 0)
         return 403;
     f.statPath = relative;
+    // "hello.txt/": only a directory has names below it. decodePath dropped
+    // the slash, so the kernel cannot say ENOTDIR: we do.
+    if (!S_ISDIR(f.st.st_mode) && decoded.back() == '/')
+        return statusForErrno(ENOTDIR);
     if (S_ISDIR(f.st.st_mode)) {
         if (decoded.back() != '/')
             return 301;
