@@ -74,6 +74,7 @@ SCRIPT_SECONDS = 0.4  # how long slow.sh and slow.php work
 IDLE_TIMEOUT = 1  # -k: the keep-alive timeout the pauser outlasts
 EXCHANGE_TIMEOUT = 5.0  # longest any response may take (a pause included)
 GRACE = 2.0  # seconds past the run's end for the exchanges under way
+STALL_SECONDS = 0.5  # no byte for this long: the answer has stalled
 IDLE_CONNECTIONS = 16  # keep-alive connections idle across each pause
 SCRIPTS_PER_PAUSE = 4  # slow scripts reset in each pause
 QUIET_SECONDS = 0.5  # the server's counts must hold still this long
@@ -337,6 +338,7 @@ class Reply:
     why: str | None = None
     received: int = 0  # bytes of this response received, head included
     abandoned: bool = False  # the client stopped reading (the run ended)
+    last_byte_at: float = 0.0  # time.monotonic() of the last bytes received
 
     def header(self, name):
         return self.headers.get(name.lower())
@@ -450,13 +452,13 @@ class Conn:
         """Receives once into self.buf; False (and reply.why) if nothing
         more will come."""
         if deadline.expired():
-            reply.why = f"no response within {deadline.seconds:.1f} s"
+            self._out_of_time(reply, deadline)
             return False
         self.sock.settimeout(max(deadline.left(), 0.01))
         try:
             chunk = self.sock.recv(size)
         except socket.timeout:
-            reply.why = f"no response within {deadline.seconds:.1f} s"
+            self._out_of_time(reply, deadline)
             return False
         except OSError as e:
             reply.why = f"the server reset the connection ({e.strerror})"
@@ -466,7 +468,19 @@ class Conn:
             return False
         self.buf += chunk
         reply.received += len(chunk)
+        reply.last_byte_at = time.monotonic()
         return True
+
+    def _out_of_time(self, reply, deadline):
+        """The exchange's deadline passed. If bytes were still arriving as
+        the run's grace ran out, the answer was on its way (a big file on a
+        loaded machine): the client gave up, as a slow reader does at the
+        end. An answer that had stalled is the server's failure."""
+        still_coming = time.monotonic() - reply.last_byte_at < STALL_SECONDS
+        if still_coming and time.monotonic() >= self.run.end + GRACE - 0.05:
+            reply.why, reply.abandoned = "the run ended", True
+        else:
+            reply.why = f"no response within {deadline.seconds:.1f} s"
 
 
 # --- requests and what they must get ----------------------------------------
