@@ -71,6 +71,8 @@ SH_SCRIPTS = {
     "local.sh": "#!/bin/sh\nprintf 'Location: /hello.txt\\r\\n\\r\\n'\n",
     "lf-only.sh": "#!/bin/sh\n"
                   "printf 'Content-Type: text/plain\\nX-Lf: 1\\n\\nlf body'\n",
+    "status100.sh": "#!/bin/sh\nprintf 'Status: 100\\r\\n\\r\\n'\n",
+    "status199.sh": "#!/bin/sh\nprintf 'Status: 199\\r\\n\\r\\n'\n",
 }
 
 
@@ -456,6 +458,13 @@ def test_script_printing_garbage_is_502(server):
     assert resp.status == 502, resp.describe()
     assert b"this is not a CGI" not in resp.body, resp.describe()
     check_common(resp)
+
+
+@pytest.mark.parametrize("script", ["status100.sh", "status199.sh"])
+def test_script_choosing_an_interim_1xx_status_is_502(server, script):
+    # A 1xx status is not a final answer: the client would wait for another.
+    resp = request(server, "GET", "/cgi-bin/" + script)
+    assert resp.status == 502, resp.describe()
 
 
 def test_script_exiting_without_output_is_502(server):

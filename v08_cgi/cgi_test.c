@@ -300,6 +300,8 @@ static void test_bad_script_output(void)
     check_output_status("Bad Name: 1\\nContent-Type: text/plain\\n\\n", 502);
     check_output_status("X-Split: a\\rb\\nContent-Type: text/plain\\n\\n", 502);
     check_output_status("Status: 99\\n\\n", 502);
+    check_output_status("Status: 100\\n\\n", 502);
+    check_output_status("Status: 199\\n\\n", 502);
     check_output_status("Status: 600\\n\\n", 502);
     check_output_status("Status: 1000\\n\\n", 502);
     check_output_status("Status: 2x0\\n\\n", 502);
