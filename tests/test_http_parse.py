@@ -19,6 +19,7 @@ from http_util import (
     build_request,
     check_common,
     exchange,
+    padded,
     read_response,
     request,
     send_all,
@@ -134,6 +135,34 @@ def test_request_line_just_under_8_KiB_is_accepted(server):
     data = build_request("GET", "/?" + "a" * 8000)
     resp = exchange(server, data)
     assert resp.status == 200, resp.describe()
+
+
+def head_of(size):
+    """A complete HTTP/1.0 GET / head of exactly size bytes, its last CRLF
+    included: an X-Pad header fills it."""
+    return padded(b"GET / HTTP/1.0\r\nX-Pad: ", size - 4, b"p") + b"\r\n\r\n"
+
+
+def request_line_of(size):
+    """A head whose request line is size bytes, its CRLF excluded."""
+    return padded(b"GET /?", size - 9, b"a") + b" HTTP/1.0\r\n\r\n"
+
+
+# The limits are exact. A request line counts without its CRLF, a head with
+# every CRLF up to the empty line's: so an 8192-byte request line is within
+# its own limit but its head is not.
+@pytest.mark.parametrize("data,expected", [
+    pytest.param(head_of(8192), 200, id="head-8192"),
+    pytest.param(head_of(8193), 431, id="head-8193"),
+    pytest.param(request_line_of(8192), 431, id="request-line-8192"),
+    pytest.param(request_line_of(8193), 414, id="request-line-8193"),
+])
+def test_the_8_KiB_limits_are_exact(server, data, expected):
+    resp = exchange(server, data, check_close=False)
+    line = data.index(b"\r\n")
+    assert resp.status == expected, (
+        f"sent a head of {len(data)} bytes, a request line of {line}; "
+        f"expected {expected}, got:\n{resp.describe()}")
 
 
 def test_header_section_over_8_KiB_is_431(server):
