@@ -6,6 +6,7 @@ import email.utils
 import hashlib
 import http.client
 import os
+import shutil
 
 import pytest
 
@@ -205,6 +206,48 @@ def test_missing_file_is_404(server):
     resp = request(server, "GET", "/no-such-file.txt")
     assert resp.status == 404, resp.describe()
     check_common(resp)
+
+
+def test_a_name_longer_than_255_bytes_is_404(server):
+    # No file system holds such a name (the kernel says ENAMETOOLONG): it
+    # names no file, which is not a server error.
+    resp = request(server, "GET", "/" + "n" * 256)
+    assert resp.status == 404, resp.describe()
+
+
+def make_nested_directories(root, names, index):
+    """root/names[0]/names[1]/... with index.html in the innermost, built
+    one level at a time: the whole path is longer than one call takes."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in names:
+            os.mkdir(name, dir_fd=fd)
+            inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        out = os.open("index.html", os.O_WRONLY | os.O_CREAT, 0o644,
+                      dir_fd=fd)
+        os.write(out, index)
+        os.close(out)
+    finally:
+        os.close(fd)
+
+
+def test_a_directory_with_a_path_near_4_KiB_serves_its_index_html(server,
+                                                                  docroot):
+    # "/ddd.../d/" is 4086 bytes, and 4096 with "index.html" after it: a
+    # 4 KiB buffer that has to hold that name too has no room for its NUL.
+    names = ["d" * 255] * 15 + ["d" * 244]
+    target = "/" + "/".join(names) + "/"
+    assert len(target) == 4086
+    make_nested_directories(docroot, names, b"deep\n")
+    try:
+        resp = request(server, "GET", target)
+    finally:
+        # Paths this long trip up whatever walks the test's directory.
+        shutil.rmtree(docroot / names[0])
+    assert resp.status == 200, resp.describe()
+    assert resp.body == b"deep\n", resp.describe()
 
 
 @pytest.mark.parametrize("target", ["/hello.txt/more", "/hello.txt/"])
