@@ -4,8 +4,9 @@ of one process and forks nothing."""
 
 import pytest
 
-from util import (children_of, echo_roundtrip, probe, recv_exactly,
-                  server_args, thread_count, wait_until, zombies_of)
+from util import (children_of, echo_roundtrip, listening_pids, probe,
+                  recv_exactly, server_args, thread_count, wait_until,
+                  zombies_of)
 
 PARTIAL_REQUEST = b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n"  # no blank line
 
@@ -40,6 +41,23 @@ def begin_session(server, protocol, i):
     else:
         sock.sendall(PARTIAL_REQUEST)
     return sock
+
+
+@pytest.mark.needs("fork")
+def test_the_port_refuses_connections_once_the_server_is_killed(
+        server, stage):
+    # The child serving this client must not keep the listening socket:
+    # the port would go on accepting connections that nobody answers.
+    with begin_session(server, stage.protocol, 0):
+        server.proc.kill()
+        server.wait()
+        try:
+            server.connect(timeout=1).close()
+        except ConnectionRefusedError:
+            return
+        pytest.fail(f"port {server.port} still accepts connections after "
+                    f"the server died; listening: pids "
+                    f"{sorted(listening_pids(server.port))}")
 
 
 @pytest.mark.needs("threads")
