@@ -158,6 +158,36 @@ def test_daemon_runs_in_root_directory_with_stdio_on_dev_null(running):
         assert target == "/dev/null", f"daemon's fd {fd} is {target!r}"
 
 
+def launch_running(daemons, pidfile):
+    """Launches a daemon that must start; returns its pid."""
+    launch = daemons.launch(pidfile)
+    assert launch.returncode == 0, launch.describe()
+    pid = wait_until(lambda: listening_pids(daemons.ports[-1]), timeout=2)
+    assert len(pid) == 1, f"port {daemons.ports[-1]} held by {pid}"
+    return pid.pop()
+
+
+def test_the_daemon_sets_umask_022_whatever_the_launchers(daemons, tmp_path):
+    # Files the daemon creates get the same modes whoever started it.
+    old = os.umask(0o077)
+    try:
+        pid = launch_running(daemons, tmp_path / "server.pid")
+    finally:
+        os.umask(old)
+    status = Path(f"/proc/{pid}/status").read_text()
+    umask = re.search(r"^Umask:\s*(\d+)$", status, re.M).group(1)
+    assert umask == "0022", f"daemon pid {pid} has umask {umask}"
+
+
+def test_a_longer_stale_pidfile_ends_up_holding_just_the_pid(daemons,
+                                                             tmp_path):
+    pidfile = tmp_path / "server.pid"
+    pidfile.write_text("123456789012345\n")  # left by a crashed server
+    want = f"{launch_running(daemons, pidfile)}\n"
+    assert wait_until(lambda: pidfile.read_text() == want, timeout=2), (
+        f"pidfile holds {pidfile.read_text()!r}, not {want!r}")
+
+
 def test_daemon_answers_requests(stage, running):
     probe(Peer("127.0.0.1", running.port), stage.protocol)
 
