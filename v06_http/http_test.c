@@ -2,6 +2,7 @@
  * prefix of a valid request must ask for more; the whole must be consumed
  * exactly; each malformed request must get its status. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
@@ -105,6 +106,44 @@ static void test_errors(void)
     CHECK(status_of(many) == 431);
 }
 
+/* The statuses the server's own code answers with, each with the reason
+ * phrase RFC 9110 section 15 gives it: a misspelt or outdated phrase
+ * ("Request-URI Too Long") passes every check on the status code. */
+static void test_reason_phrases(void)
+{
+    static const char *const lines[] = {
+        "200 OK",
+        "400 Bad Request",
+        "404 Not Found",
+        "405 Method Not Allowed",
+        "408 Request Timeout",
+        "413 Content Too Large",
+        "414 URI Too Long",
+        "431 Request Header Fields Too Large",
+        "500 Internal Server Error",
+        "501 Not Implemented",
+        "505 HTTP Version Not Supported",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+        struct response resp;
+        struct buf head;
+        http_response_init(&resp);
+        http_error(&resp, atoi(lines[i]));
+        buf_init(&head, 4096);
+        char want[64];
+        int n = snprintf(want, sizeof want, "HTTP/1.1 %s\r\n", lines[i]);
+        if (http_format_head(&resp, &head) < 0 || head.len < (size_t)n ||
+            memcmp(head.data, want, (size_t)n) != 0) {
+            fprintf(stderr, "status %d: the head starts \"%.*s\"\n",
+                    resp.status, (int)(head.len < 40 ? head.len : 40),
+                    head.data);
+            failures++;
+        }
+        buf_free(&head);
+        http_response_free(&resp);
+    }
+}
+
 static void test_buf(void)
 {
     struct buf b;
@@ -123,6 +162,7 @@ int main(void)
     test_every_prefix_needs_more();
     test_fields();
     test_errors();
+    test_reason_phrases();
     test_buf();
     if (failures == 0)
         printf("http_test: all checks passed\n");

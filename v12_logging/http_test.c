@@ -4,6 +4,7 @@
  * status. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
@@ -169,6 +170,44 @@ static void test_connection_header(void)
     http_response_free(&resp);
 }
 
+/* The statuses the server's own code answers with, each with the reason
+ * phrase RFC 9110 section 15 gives it: a misspelt or outdated phrase
+ * ("Request-URI Too Long") passes every check on the status code. */
+static void test_reason_phrases(void)
+{
+    static const char *const lines[] = {
+        "200 OK",
+        "400 Bad Request",
+        "404 Not Found",
+        "405 Method Not Allowed",
+        "408 Request Timeout",
+        "413 Content Too Large",
+        "414 URI Too Long",
+        "431 Request Header Fields Too Large",
+        "500 Internal Server Error",
+        "501 Not Implemented",
+        "505 HTTP Version Not Supported",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+        struct response resp;
+        struct buf head;
+        http_response_init(&resp);
+        http_error(&resp, atoi(lines[i]));
+        buf_init(&head, 4096);
+        char want[64];
+        int n = snprintf(want, sizeof want, "HTTP/1.1 %s\r\n", lines[i]);
+        if (http_format_head(&resp, &head) < 0 || head.len < (size_t)n ||
+            memcmp(head.data, want, (size_t)n) != 0) {
+            fprintf(stderr, "status %d: the head starts \"%.*s\"\n",
+                    resp.status, (int)(head.len < 40 ? head.len : 40),
+                    head.data);
+            failures++;
+        }
+        buf_free(&head);
+        http_response_free(&resp);
+    }
+}
+
 static void test_buf(void)
 {
     struct buf b;
@@ -210,6 +249,7 @@ int main(void)
     test_errors();
     test_keep_alive();
     test_connection_header();
+    test_reason_phrases();
     test_buf();
     test_buf_budget();
     if (failures == 0)
