@@ -26,6 +26,22 @@ IMF_FIXDATE = re.compile(
     r"\d{2}:\d{2}:\d{2} GMT"
 )
 
+# RFC 9110 section 15: the reason phrase of every status a stage's own code
+# sends (a script's Status: gets the server's phrase, not the script's).
+REASONS = {
+    200: "OK", 201: "Created", 204: "No Content", 206: "Partial Content",
+    301: "Moved Permanently", 302: "Found", 303: "See Other",
+    304: "Not Modified", 307: "Temporary Redirect", 400: "Bad Request",
+    401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
+    410: "Gone", 413: "Content Too Large", 414: "URI Too Long",
+    416: "Range Not Satisfiable", 422: "Unprocessable Content",
+    429: "Too Many Requests", 431: "Request Header Fields Too Large",
+    500: "Internal Server Error", 501: "Not Implemented",
+    502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
+}
+
 
 @dataclass
 class Response:
@@ -296,6 +312,9 @@ def check_common(resp, head_request=False):
     assert resp.version == "HTTP/1.1", f"status line version: {msg}"
     assert resp.reason.strip() and resp.reason.lower() != "unknown", (
         f"no reason phrase: {msg}")
+    want = REASONS.get(resp.status)
+    assert want is None or resp.reason == want, (
+        f"reason phrase {resp.reason!r}, RFC 9110 says {want!r}: {msg}")
     assert resp.header("Server"), f"no Server header: {msg}"
     date = check_date(resp.header("Date"))
     assert abs(date - time.time()) < 300, f"Date is not now: {msg}"

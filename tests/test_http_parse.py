@@ -163,6 +163,7 @@ def test_the_8_KiB_limits_are_exact(server, data, expected):
     assert resp.status == expected, (
         f"sent a head of {len(data)} bytes, a request line of {line}; "
         f"expected {expected}, got:\n{resp.describe()}")
+    check_common(resp)
 
 
 def test_header_section_over_8_KiB_is_431(server):

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -352,6 +353,42 @@ void testResponseHead()
     CHECK_EQ(std::string(reasonPhrase(299)), "Success");
 }
 
+/// The statuses the server's own code answers with, each with the reason
+/// phrase RFC 9110 section 15 gives it: a misspelt or outdated phrase
+/// ("Request-URI Too Long") passes every check on the status code.
+void testReasonPhrases()
+{
+    const char *const kStatusLines[] = {
+        "200 OK",
+        "206 Partial Content",
+        "301 Moved Permanently",
+        "304 Not Modified",
+        "400 Bad Request",
+        "403 Forbidden",
+        "404 Not Found",
+        "405 Method Not Allowed",
+        "408 Request Timeout",
+        "413 Content Too Large",
+        "414 URI Too Long",
+        "416 Range Not Satisfiable",
+        "431 Request Header Fields Too Large",
+        "500 Internal Server Error",
+        "501 Not Implemented",
+        "502 Bad Gateway",
+        "503 Service Unavailable",
+        "504 Gateway Timeout",
+        "505 HTTP Version Not Supported",
+    };
+    for (const char *line : kStatusLines) {
+        HttpResponse resp;
+        resp.status = std::atoi(line);
+        Buffer out;
+        resp.appendHead(out);
+        std::string want = std::string("HTTP/1.1 ") + line + "\r\n";
+        CHECK_EQ(std::string(out.view().substr(0, want.size())), want);
+    }
+}
+
 void testHttpDates()
 {
     const time_t t = 981173106;
@@ -396,6 +433,7 @@ int main()
     testLimits();
     testNoReadPastTheEnd();
     testResponseHead();
+    testReasonPhrases();
     testHttpDates();
     testDecodePath();
     return check::result("HttpParserTest");
