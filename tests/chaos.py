@@ -645,8 +645,9 @@ def _check_complete(run, kind, reply, want, may_be_cut):
         tally.ok(kind)
         return True
     if reply.status == 408 and may_be_cut:
-        # A head that straddled a pause took longer than the timeout.
-        tally.allow("408 after a pause")
+        # A head that straddled a pause, or that a held-up client took
+        # longer than the timeout to send.
+        tally.allow("408 past the idle timeout")
     elif reply.status == 503 and run.stopping:
         tally.allow("503 while stopping")  # v15: no new work at SIGTERM
     else:
@@ -736,8 +737,12 @@ def trickler(run, requests, rng):
             if not conn.send(data[i:i + 1]):
                 break
             time.sleep(0.002)
+        # A loaded machine can hold this client up past the idle timeout
+        # (it runs niced): then the server's 408 is the right answer.
+        late = time.monotonic() - since > IDLE_TIMEOUT - 0.1
         reply = conn.read_reply(run.exchange_deadline(), want.head)
-        check(run, "trickle", reply, want, since)
+        check(run, "trickle", reply, want, since,
+              may_be_cut=True if late else None)
 
 
 def big_resetter(run, requests, rng):
@@ -836,7 +841,9 @@ def pauser(run, requests, rng):
         # The scripts start while the idle connections are made.
         scripts, tokens = request_slow_scripts(run, requests, rng, conns)
         idle = open_idle_connections(run, requests, rng, conns)
-        wait_for_scripts(run, tokens)
+        # On a loaded machine the scripts may start late: the pause goes
+        # ahead without them rather than miss the run.
+        wait_for_scripts(run, tokens, min(2.0, run.left() - stop_for - 0.1))
         if run.left() < stop_for:  # the preparations took too long
             return
         with run.paused():
@@ -888,11 +895,12 @@ def request_slow_scripts(run, requests, rng, conns):
     return started, tokens
 
 
-def wait_for_scripts(run, tokens):
-    """Until every script has started (its token is there), 2 s at most."""
+def wait_for_scripts(run, tokens, timeout):
+    """Until every script has started (its token is there), timeout s at
+    most."""
     site = run.target.site
     if not wait_until(lambda: all(map(site.started_token, tokens)),
-                      timeout=min(2.0, run.left())):
+                      timeout=max(timeout, 0)):
         run.tally.allow("a script had not started when the pause began")
 
 
