@@ -355,6 +355,54 @@ def test_keepalive_timeout_counts_idle_time_not_connection_age(
                 f"request {n + 1}:\n{resp}")
 
 
+def test_a_slow_but_steady_download_outlives_the_keepalive_timeout(
+        start_server, docroot):
+    # The timeout is for a client that does nothing; one that keeps reading
+    # a response for twice -k is busy, and gets every byte. A tiny window
+    # and Ethernet-sized segments keep the server's send buffer small, so
+    # the server still has over a MiB of the 3 MiB file to send after 1 s.
+    # (The pauses are the client reading slowly on purpose, each far below
+    # 1 s.)
+    data = os.urandom(3 << 20)
+    (docroot / "big.bin").write_bytes(data)
+    server = start_server("-r", str(docroot), "-k", "1")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1460)
+    with sock:
+        sock.settimeout(5)
+        sock.connect((server.addr, server.port))
+        assert send_all(sock, get("/big.bin"))
+        body = read_body_at_pace(sock, len(data), seconds=2.0)
+    assert body == data, (
+        f"with -k 1 a download paced over 2 s got {len(body)} of "
+        f"{len(data)} bytes{'' if len(body) < len(data) else ', altered'}")
+
+
+def read_body_at_pace(sock, length, seconds):
+    """Reads one response whose body is length bytes, spreading the reads
+    evenly over seconds; returns the body bytes that came before the
+    server closed (or the whole body)."""
+    start = time.monotonic()
+    deadline = Deadline(seconds + 5)
+    got = bytearray()
+    while True:
+        head_end = got.find(b"\r\n\r\n")
+        if head_end >= 0 and len(got) - head_end - 4 >= length:
+            return bytes(got[head_end + 4:])
+        ahead = start + seconds * len(got) / length - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
+        sock.settimeout(max(deadline.left(), 0.01))
+        try:
+            piece = sock.recv(64 * 1024)
+        except (socket.timeout, ConnectionResetError):
+            piece = b""
+        if not piece:
+            return bytes(got[head_end + 4:]) if head_end >= 0 else b""
+        got += piece
+
+
 # --- errors: which keep the connection, which end it -----------------------
 
 
