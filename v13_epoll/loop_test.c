@@ -2,7 +2,8 @@
  * Deadlines long past are all due at once, so the order they fire in is the
  * heap's order, not the clock's: a stopped timer never fires, a restarted
  * one fires once at its new deadline, and stopping one that has fired is
- * harmless. One short real delay checks that a timer waits its time. */
+ * harmless; the timer moved into a stopped one's slot finds its
+ * place. One short real delay checks that a timer waits its time. */
 #include <signal.h>
 #include <stdio.h>
 
@@ -133,6 +134,31 @@ static void test_stop_from_a_callback(struct loop *loop)
     CHECK(nfired == 2 && fired[0] == 1 && fired[1] == 3);
 }
 
+/* Stopping a timer inside the heap moves the last one into its slot, where
+ * it may be due before its new parent: then it has to move up. Started in
+ * this order, the twelve make a heap whose last timer (30) lands under 50
+ * when 60 stops, and 50 would reach the top before 30 if 30 stayed there. */
+static void test_stop_moves_the_last_timer_up(struct loop *loop)
+{
+    static const int ranks[] = {10, 50, 20, 60, 70, 21, 22, 80, 90, 91, 92, 30};
+    static const int want[] = {10, 20, 21, 22, 30, 50, 70, 80, 90, 91, 92, 100};
+    enum { N = sizeof ranks / sizeof *ranks };
+    static struct probe probes[N], last;
+    for (int i = 0; i < N; i++)
+        start_probe(loop, &probes[i], ranks[i], record, past(ranks[i]));
+    loop_timer_stop(loop, &probes[3].timer); /* 60 */
+    start_probe(loop, &last, 100, record_and_stop, past(100));
+    run(loop);
+    CHECK(nfired == N);
+    for (int i = 0; i < nfired && i < N; i++)
+        if (fired[i] != want[i]) {
+            fprintf(stderr, "timer %d fired at position %d, where %d was due\n",
+                    fired[i], i + 1, want[i]);
+            failures++;
+            break;
+        }
+}
+
 /* Real time: a timer of 30 ms fires no sooner, and one stopped before its
  * 10 ms are up never fires. */
 static void test_delay(struct loop *loop)
@@ -159,6 +185,7 @@ int main(void)
     }
     test_order_stop_restart(loop);
     test_stop_from_a_callback(loop);
+    test_stop_moves_the_last_timer_up(loop);
     test_delay(loop);
     loop_destroy(loop);
     if (failures == 0)

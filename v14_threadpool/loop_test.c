@@ -2,8 +2,10 @@
  * Deadlines long past are all due at once, so the order they fire in is the
  * heap's order, not the clock's: a stopped timer never fires, a restarted
  * one fires once at its new deadline, and stopping one that has fired is
- * harmless. One short real delay checks that a timer waits its time.
- * Tasks posted from another thread run on the loop's thread, in order. */
+ * harmless; the timer moved into a stopped one's slot finds its
+ * place. One short real delay checks that a timer waits its time.
+ * Tasks posted from another thread run on the loop's thread, in order;
+ * posted from several threads at once, each runs exactly once. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -135,6 +137,31 @@ static void test_stop_from_a_callback(struct loop *loop)
     CHECK(nfired == 2 && fired[0] == 1 && fired[1] == 3);
 }
 
+/* Stopping a timer inside the heap moves the last one into its slot, where
+ * it may be due before its new parent: then it has to move up. Started in
+ * this order, the twelve make a heap whose last timer (30) lands under 50
+ * when 60 stops, and 50 would reach the top before 30 if 30 stayed there. */
+static void test_stop_moves_the_last_timer_up(struct loop *loop)
+{
+    static const int ranks[] = {10, 50, 20, 60, 70, 21, 22, 80, 90, 91, 92, 30};
+    static const int want[] = {10, 20, 21, 22, 30, 50, 70, 80, 90, 91, 92, 100};
+    enum { N = sizeof ranks / sizeof *ranks };
+    static struct probe probes[N], last;
+    for (int i = 0; i < N; i++)
+        start_probe(loop, &probes[i], ranks[i], record, past(ranks[i]));
+    loop_timer_stop(loop, &probes[3].timer); /* 60 */
+    start_probe(loop, &last, 100, record_and_stop, past(100));
+    run(loop);
+    CHECK(nfired == N);
+    for (int i = 0; i < nfired && i < N; i++)
+        if (fired[i] != want[i]) {
+            fprintf(stderr, "timer %d fired at position %d, where %d was due\n",
+                    fired[i], i + 1, want[i]);
+            failures++;
+            break;
+        }
+}
+
 /* Real time: a timer of 30 ms fires no sooner, and one stopped before its
  * 10 ms are up never fires. */
 static void test_delay(struct loop *loop)
@@ -200,6 +227,64 @@ static void test_post(struct loop *loop)
         }
 }
 
+/* Several threads post at once: every task runs exactly once. A queue
+ * whose tail is updated without the lock loses tasks (or runs a freed
+ * one): the count shows it even without ThreadSanitizer. */
+#define NPOSTERS 4
+#define NPOSTS   10000
+
+static struct loop *shared_loop;
+static unsigned char runs[NPOSTERS][NPOSTS]; /* times each task ran */
+static int nran;
+
+static void count_run(struct loop *loop, void *data)
+{
+    (void)loop;
+    unsigned char *times = data;
+    (*times)++;
+    if (++nran == NPOSTERS * NPOSTS)
+        stop = 1;
+}
+
+static void *post_many(void *arg)
+{
+    unsigned char *times = arg;
+    for (int i = 0; i < NPOSTS; i++)
+        loop_post(shared_loop, count_run, &times[i]);
+    return NULL;
+}
+
+static void test_post_from_many_threads(struct loop *loop)
+{
+    static struct probe give_up; /* ends the run if tasks are lost */
+    pthread_t posters[NPOSTERS];
+    int started = 0;
+    shared_loop = loop;
+    start_probe(loop, &give_up, -1, record_and_stop, 5000);
+    for (; started < NPOSTERS; started++) {
+        unsigned char *times = runs[started];
+        if (pthread_create(&posters[started], NULL, post_many, times) != 0)
+            break;
+    }
+    CHECK(started == NPOSTERS);
+    run(loop);
+    for (int i = 0; i < started; i++)
+        pthread_join(posters[i], NULL);
+    loop_timer_stop(loop, &give_up.timer);
+    int lost = 0, twice = 0;
+    for (int t = 0; t < started; t++)
+        for (int i = 0; i < NPOSTS; i++) {
+            lost += runs[t][i] == 0;
+            twice += runs[t][i] > 1;
+        }
+    if (lost || twice)
+        fprintf(stderr,
+                "%d threads posted %d tasks each: %d never ran, "
+                "%d ran more than once\n",
+                started, NPOSTS, lost, twice);
+    CHECK(lost == 0 && twice == 0);
+}
+
 int main(void)
 {
     struct loop *loop = loop_create();
@@ -209,8 +294,10 @@ int main(void)
     }
     test_order_stop_restart(loop);
     test_stop_from_a_callback(loop);
+    test_stop_moves_the_last_timer_up(loop);
     test_delay(loop);
     test_post(loop);
+    test_post_from_many_threads(loop);
     loop_destroy(loop);
     if (failures == 0)
         printf("loop_test: all checks passed\n");
