@@ -181,12 +181,18 @@ def test_root_serves_its_index_html(server):
     assert resp.body == b"<!doctype html><title>root</title>\n"
 
 
-def test_directory_without_slash_redirects_to_it_with_a_slash(server):
+@pytest.mark.parametrize("target,location", [
+    ("/sub", "/sub/"),
+    ("/sub?q=1", "/sub/?q=1"),  # the query goes along, as nginx keeps it
+])
+def test_directory_without_slash_redirects_to_it_with_a_slash(
+        server, target, location):
     # As nginx does: 301 to "/sub/", so that the index page's relative
     # links resolve inside the directory.
-    resp = request(server, "GET", "/sub")
+    resp = request(server, "GET", target)
     assert resp.status == 301, resp.describe()
-    assert resp.header("Location") == "/sub/", resp.describe()
+    assert resp.header("Location") == location, (
+        f"GET {target}: want Location: {location}\n{resp}")
 
 
 def test_file_in_a_subdirectory_is_served(server):
