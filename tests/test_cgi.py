@@ -448,6 +448,16 @@ def test_non_executable_file_in_cgi_bin_is_403_and_does_not_run(server):
     check_common(resp)
 
 
+def test_put_to_a_script_is_405_allowing_get_head_post(server):
+    # Every script stage answers the same: a script takes POST too, so an
+    # Allow without it would send a client away from a method that works.
+    resp = request(server, "PUT", "/cgi-bin/env.sh", body=b"x")
+    assert resp.status == 405, resp.describe()
+    assert resp.header_all("Allow") == ["GET, HEAD, POST"], (
+        f"PUT to a script: want one Allow: GET, HEAD, POST\n{resp}")
+    assert b"REQUEST_METHOD" not in resp.body, f"the script ran:\n{resp}"
+
+
 def test_missing_cgi_bin_script_is_404(server):
     resp = request(server, "GET", "/cgi-bin/missing.sh")
     assert resp.status == 404, resp.describe()
