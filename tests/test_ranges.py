@@ -10,6 +10,7 @@ Two files: a small one the server may keep in memory and a large one it
 sends from the file (sendfile at an offset), so both paths are tested.
 curl's -r and -C - are the real peers a user would try."""
 
+import email.utils
 import os
 import re
 
@@ -232,6 +233,23 @@ def test_if_range_with_another_validator_gets_the_whole_file(server, files,
     resp = get_range(server, "/small.bin", "bytes=10-19",
                      headers=[("If-Range", tag)])
     assert_whole(resp, files["small.bin"], f"If-Range {tag}")
+
+
+def test_if_range_date_must_be_last_modified_exactly(server, files):
+    # RFC 9110 section 13.1.5: a date validator matches only when it equals
+    # Last-Modified; a later one is not the version the client holds.
+    modified = request(server, "HEAD", "/small.bin").header("Last-Modified")
+    assert modified, "HEAD /small.bin has no Last-Modified"
+    later = email.utils.formatdate(
+        email.utils.parsedate_to_datetime(modified).timestamp() + 1,
+        usegmt=True)
+    resp = get_range(server, "/small.bin", "bytes=10-19",
+                     headers=[("If-Range", later)])
+    assert_whole(resp, files["small.bin"],
+                 f"If-Range {later}, a second after Last-Modified")
+    resp = get_range(server, "/small.bin", "bytes=10-19",
+                     headers=[("If-Range", modified)])
+    assert_partial(resp, files["small.bin"], 10, 19)
 
 
 def test_if_range_with_the_etag_of_an_earlier_version_gets_it_all(
