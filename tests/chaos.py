@@ -731,7 +731,13 @@ def slow_reader(run, requests, rng):
         conn.send(data)
         reply = conn.read_reply(run.exchange_deadline(),
                                 pace=(4 * KiB, rng.uniform(0, 0.001)))
-        check(run, "slow reader", reply, want, since)
+        # The idle timer runs between the server's writes, and a full send
+        # buffer of megabytes drains slowly through a 4 KiB window on a
+        # loaded machine: past the idle timeout the server may close.
+        slow = time.monotonic() - since > IDLE_TIMEOUT
+        check(run, "slow reader", reply, want, since,
+              may_be_cut=True if slow and run.target.has("keepalive")
+              else None)
 
 
 def trickler(run, requests, rng):
