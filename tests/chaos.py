@@ -857,7 +857,11 @@ def pauser(run, requests, rng):
         # On a loaded machine the scripts may start late: the pause goes
         # ahead without them rather than miss the run.
         wait_for_scripts(run, tokens, min(2.0, run.left() - stop_for - 0.1))
-        if run.left() < stop_for:  # the preparations took too long
+        # Preparations that took too long skip the pause, unless it is the
+        # run's first: where a script stalls the loop, a loaded machine can
+        # keep the idle connections waiting for most of a short run. That
+        # pause may outlast the run; the clients still under way count it.
+        if run.left() < stop_for and run.pauses:
             return
         with run.paused():
             stopped_at = time.monotonic()
