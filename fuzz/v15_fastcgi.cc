@@ -74,7 +74,7 @@ int expectedStatus(const uint8_t *p, size_t size, int rootFd)
         if (h[1] == 6) // STDOUT
             out.append(reinterpret_cast<const char *>(h + 8), content);
         else if (h[1] == 3 && content == 8) { // END_REQUEST
-            if (h[8 + 4] != 0)                // protocolStatus
+            if (h[8 + 4] != 0) // protocolStatus
                 return 502;
             HttpResponse resp;
             return makeCgiResponse(out, rootFd, "index.html", resp)

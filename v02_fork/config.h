@@ -6,7 +6,7 @@
 
 struct config {
     const char *addr; /* -b: IPv4 address to listen on */
-    int port;         /* -p: TCP port; 0 lets the kernel pick one */
+    int port; /* -p: TCP port; 0 lets the kernel pick one */
 };
 
 /* Loopback by default: a course server should not face the network until

@@ -7,9 +7,9 @@
 #include <stdbool.h>
 
 struct config {
-    const char *addr;    /* -b: IPv4 address to listen on */
-    int port;            /* -p: TCP port; 0 lets the kernel pick one */
-    bool daemonize;      /* -d: run in the background */
+    const char *addr; /* -b: IPv4 address to listen on */
+    int port; /* -p: TCP port; 0 lets the kernel pick one */
+    bool daemonize; /* -d: run in the background */
     const char *pidfile; /* -P: file holding our pid, locked; NULL for none */
 };
 

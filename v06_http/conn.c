@@ -13,9 +13,9 @@
 #include "http.h"
 #include "wrap.h"
 
-#define READ_CHUNK         16384
-#define IO_TIMEOUT_SECONDS 30    /* a silent client must not hold a thread */
-#define LINGER_BYTES       65536 /* read at most this much after answering */
+#define READ_CHUNK 16384
+#define IO_TIMEOUT_SECONDS 30 /* a silent client must not hold a thread */
+#define LINGER_BYTES 65536 /* read at most this much after answering */
 
 /* A blocked read or write gives up after the timeout (EAGAIN), so a client
  * that never sends, or never reads, cannot keep its thread forever. */

@@ -9,7 +9,7 @@
 
 #include "http.h"
 
-#define SERVER_NAME        "reactor-course"
+#define SERVER_NAME "reactor-course"
 #define MAX_RESPONSE_BYTES (64 * 1024 * 1024) /* a generated body's cap */
 
 static const char *const known_methods[] = {

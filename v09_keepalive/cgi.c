@@ -22,7 +22,7 @@
 #include "wrap.h"
 
 #define MAX_ENV_VARS (MAX_HEADERS + 24)
-#define CGI_CHUNK    16384
+#define CGI_CHUNK 16384
 
 struct env {
     char *vars[MAX_ENV_VARS + 1]; /* NULL-terminated, for execve */

@@ -7,15 +7,15 @@
 #include <stdbool.h>
 
 struct config {
-    const char *addr;      /* -b: IPv4 address to listen on */
-    int port;              /* -p: TCP port; 0 lets the kernel pick one */
-    bool daemonize;        /* -d: run in the background */
-    const char *pidfile;   /* -P: file holding our pid, locked; NULL for none */
-    long long max_body;    /* request bodies past this many bytes get 413 */
-    const char *root;      /* -r: the document root */
-    int root_fd;           /* the root, opened once at startup */
-    const char *php_cgi;   /* -x: php-cgi, found on PATH by default */
-    int cgi_timeout;       /* -T: seconds a CGI script may run (504 after) */
+    const char *addr; /* -b: IPv4 address to listen on */
+    int port; /* -p: TCP port; 0 lets the kernel pick one */
+    bool daemonize; /* -d: run in the background */
+    const char *pidfile; /* -P: file holding our pid, locked; NULL for none */
+    long long max_body; /* request bodies past this many bytes get 413 */
+    const char *root; /* -r: the document root */
+    int root_fd; /* the root, opened once at startup */
+    const char *php_cgi; /* -x: php-cgi, found on PATH by default */
+    int cgi_timeout; /* -T: seconds a CGI script may run (504 after) */
     int keepalive_timeout; /* -k: idle seconds before a connection closes */
     int keepalive_requests; /* requests on one connection before it closes */
 };

@@ -15,9 +15,9 @@
 #include "http.h"
 #include "wrap.h"
 
-#define READ_CHUNK         16384
+#define READ_CHUNK 16384
 #define IO_TIMEOUT_SECONDS 30 /* a client that never reads loses its thread */
-#define LINGER_BYTES       65536 /* read at most this much after answering */
+#define LINGER_BYTES 65536 /* read at most this much after answering */
 
 /* A blocked read (SO_RCVTIMEO) or write (SO_SNDTIMEO) gives up after the
  * timeout with EAGAIN. The read timeout is the keep-alive heartbeat: a

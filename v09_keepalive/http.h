@@ -15,8 +15,8 @@
 #define HTTP_ERROR (-2) /* the request is bad: req->status says how */
 
 #define MAX_REQUEST_LINE 8192 /* 414 past this (RFC 9112 section 3) */
-#define MAX_HEAD_BYTES   8192 /* 431 past this, request line included */
-#define MAX_HEADERS      100  /* 431 past this many header lines */
+#define MAX_HEAD_BYTES 8192 /* 431 past this, request line included */
+#define MAX_HEADERS 100 /* 431 past this many header lines */
 
 /* A token inside the request buffer: pointer and length, no copy, no NUL. */
 struct slice {
@@ -32,26 +32,26 @@ struct header {
 struct request {
     struct slice method;
     struct slice target; /* as sent, still percent-encoded */
-    struct slice path;   /* target up to '?' */
-    struct slice query;  /* after '?', empty if none */
-    int minor_version;   /* HTTP/1.0 or HTTP/1.1 */
+    struct slice path; /* target up to '?' */
+    struct slice query; /* after '?', empty if none */
+    int minor_version; /* HTTP/1.0 or HTTP/1.1 */
     struct header headers[MAX_HEADERS];
     size_t nheaders;
     long long content_length; /* 0 without a Content-Length header */
-    struct slice body;        /* set by conn.c once the body is in */
-    char remote_addr[16];     /* the client's IPv4 address, set by conn.c */
-    int status;               /* with HTTP_ERROR: 400, 414, 431, 501, 505 */
+    struct slice body; /* set by conn.c once the body is in */
+    char remote_addr[16]; /* the client's IPv4 address, set by conn.c */
+    int status; /* with HTTP_ERROR: 400, 414, 431, 501, 505 */
 };
 
 /* A response is data: a handler fills it, conn.c sends it. */
 struct response {
     int status;
     const char *content_type; /* NULL when there is no body */
-    struct buf headers;       /* extra header lines, each ending in CRLF */
+    struct buf headers; /* extra header lines, each ending in CRLF */
     struct buf body;
-    int file_fd;     /* or a file sent with sendfile, closed with resp; -1 */
+    int file_fd; /* or a file sent with sendfile, closed with resp; -1 */
     off_t file_size; /* its length */
-    bool head_only;  /* HEAD: GET's headers, no body (conn.c) */
+    bool head_only; /* HEAD: GET's headers, no body (conn.c) */
     const char *connection; /* the Connection header to send, or NULL */
 };
 

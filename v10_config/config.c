@@ -14,7 +14,7 @@
 
 #include "config.h"
 
-#define MAX_LINE       1024
+#define MAX_LINE 1024
 #define MAX_BODY_LIMIT (1LL << 30)
 
 /* A setter stores value in cfg or returns what is wrong with it. dir is the

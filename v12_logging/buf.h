@@ -16,9 +16,9 @@ struct buf_budget {
 
 struct buf {
     char *data;
-    size_t len;                /* bytes in use, from data[0] */
-    size_t cap;                /* bytes allocated */
-    size_t max;                /* cap never grows past this */
+    size_t len; /* bytes in use, from data[0] */
+    size_t cap; /* bytes allocated */
+    size_t max; /* cap never grows past this */
     struct buf_budget *budget; /* cap is drawn from it; NULL: none */
 };
 

@@ -10,25 +10,25 @@
 #include "log.h"
 
 struct config {
-    const char *addr;      /* -b: IPv4 address to listen on */
-    int port;              /* -p: TCP port; 0 lets the kernel pick one */
-    bool daemonize;        /* -d: run in the background */
-    const char *pidfile;   /* -P: file holding our pid, locked; NULL for none */
-    long long max_body;    /* request bodies past this many bytes get 413 */
-    const char *root;      /* -r: the document root */
-    int root_fd;           /* the root, opened once at startup */
-    const char *php_cgi;   /* -x: php-cgi, found on PATH by default */
-    int cgi_timeout;       /* -T: seconds a CGI script may run (504 after) */
+    const char *addr; /* -b: IPv4 address to listen on */
+    int port; /* -p: TCP port; 0 lets the kernel pick one */
+    bool daemonize; /* -d: run in the background */
+    const char *pidfile; /* -P: file holding our pid, locked; NULL for none */
+    long long max_body; /* request bodies past this many bytes get 413 */
+    const char *root; /* -r: the document root */
+    int root_fd; /* the root, opened once at startup */
+    const char *php_cgi; /* -x: php-cgi, found on PATH by default */
+    int cgi_timeout; /* -T: seconds a CGI script may run (504 after) */
     int keepalive_timeout; /* -k: idle seconds before a connection closes */
-    int keepalive_requests;  /* requests on one connection before it closes */
-    const char *index;       /* the file a directory answers with */
+    int keepalive_requests; /* requests on one connection before it closes */
+    const char *index; /* the file a directory answers with */
     const char *config_file; /* -c: read before the other flags apply */
-    bool check_only;         /* -t: check the configuration and exit */
+    bool check_only; /* -t: check the configuration and exit */
     /* .php goes to php-fpm at HOST:PORT or unix:PATH; NULL: to php-cgi */
     const char *fastcgi_pass;
-    int fastcgi_timeout;      /* seconds for one FastCGI exchange (504 after) */
-    const char *access_log;   /* combined log format; NULL for none */
-    const char *error_log;    /* NULL: errors stay on stderr */
+    int fastcgi_timeout; /* seconds for one FastCGI exchange (504 after) */
+    const char *access_log; /* combined log format; NULL for none */
+    const char *error_log; /* NULL: errors stay on stderr */
     enum log_level log_level; /* the least severe level written */
 };
 

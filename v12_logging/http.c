@@ -12,7 +12,7 @@
 #include "http.h"
 #include "static.h"
 
-#define SERVER_NAME        "reactor-course"
+#define SERVER_NAME "reactor-course"
 #define MAX_RESPONSE_BYTES (64 * 1024 * 1024) /* a generated body's cap */
 
 /* Script output is held in memory until its response is freed, so the

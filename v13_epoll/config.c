@@ -15,7 +15,7 @@
 #include "config.h"
 #include "fastcgi.h"
 
-#define MAX_LINE       1024
+#define MAX_LINE 1024
 #define MAX_BODY_LIMIT (1LL << 30)
 
 /* A setter stores value in cfg or returns what is wrong with it. dir is the

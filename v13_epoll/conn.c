@@ -21,8 +21,8 @@
 #include "http.h"
 #include "log.h"
 
-#define READ_CHUNK   16384
-#define LINGER_MS    1000  /* how long a closing connection may still send */
+#define READ_CHUNK 16384
+#define LINGER_MS 1000 /* how long a closing connection may still send */
 #define LINGER_BYTES 65536 /* and how much of it we read and drop */
 
 enum conn_state { READING, WRITING, LINGERING, CLOSED };
@@ -32,16 +32,16 @@ struct conn {
     struct timer timer; /* idle deadline, or the end of lingering */
     const struct config *cfg;
     enum conn_state state;
-    struct buf in;         /* requests read, not yet answered */
-    struct buf out;        /* the response's head and bytes body */
-    size_t out_sent;       /* how much of out the socket has taken */
-    struct request req;    /* the request being answered */
-    struct response resp;  /* its answer; a file part goes by sendfile */
-    off_t file_sent;       /* how much of resp's file has gone */
+    struct buf in; /* requests read, not yet answered */
+    struct buf out; /* the response's head and bytes body */
+    size_t out_sent; /* how much of out the socket has taken */
+    struct request req; /* the request being answered */
+    struct response resp; /* its answer; a file part goes by sendfile */
+    off_t file_sent; /* how much of resp's file has gone */
     size_t request_length; /* bytes of in the request takes */
-    size_t lingered;       /* bytes read and dropped while lingering */
-    int served;            /* requests answered on this connection */
-    bool keep;             /* stay open after this response */
+    size_t lingered; /* bytes read and dropped while lingering */
+    int served; /* requests answered on this connection */
+    bool keep; /* stay open after this response */
 };
 
 static void conn_free(struct loop *loop, struct conn *c)

@@ -12,7 +12,7 @@
 #include "loop.h"
 
 #define MAX_EVENTS 256 /* events taken from the kernel per wake-up */
-#define NO_SLOT    ((size_t)-1)
+#define NO_SLOT ((size_t)-1)
 
 struct loop {
     int epfd;

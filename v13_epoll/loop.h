@@ -27,7 +27,7 @@ struct watch {
  * before its memory goes away. */
 struct timer {
     long long deadline_ms; /* CLOCK_MONOTONIC */
-    size_t slot;           /* its place in the heap, or NO_SLOT */
+    size_t slot; /* its place in the heap, or NO_SLOT */
     loop_timer_fn fn;
     void *data;
 };

@@ -318,5 +318,5 @@ int main(int argc, char **argv)
 
     loop_run(loop, &stop_requested, &unblocked, after_signal);
     cgi_stop_scripts(); /* at once: the loop's thread ran them */
-    return 0;           /* exit() removes the pidfile (daemon.c) */
+    return 0; /* exit() removes the pidfile (daemon.c) */
 }

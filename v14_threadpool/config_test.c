@@ -31,7 +31,7 @@ static int failures;
         }                                                                      \
     } while (0)
 
-static char dir[64];  /* the test's directory, in /tmp */
+static char dir[64]; /* the test's directory, in /tmp */
 static char file[96]; /* dir/test.conf, each case's file */
 static char err[2048];
 static struct config cfg;

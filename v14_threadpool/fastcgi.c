@@ -18,22 +18,22 @@
 #include "wrap.h"
 
 /* Section 8 of the specification: the values on the wire. */
-#define FCGI_VERSION_1     1
+#define FCGI_VERSION_1 1
 #define FCGI_BEGIN_REQUEST 1
-#define FCGI_END_REQUEST   3
-#define FCGI_PARAMS        4
-#define FCGI_STDIN         5
-#define FCGI_STDOUT        6
-#define FCGI_STDERR        7
-#define FCGI_RESPONDER     1 /* the role: answer one HTTP request */
+#define FCGI_END_REQUEST 3
+#define FCGI_PARAMS 4
+#define FCGI_STDIN 5
+#define FCGI_STDOUT 6
+#define FCGI_STDERR 7
+#define FCGI_RESPONDER 1 /* the role: answer one HTTP request */
 
-#define FCGI_HEADER_LEN  8     /* every record starts with one (3.3) */
+#define FCGI_HEADER_LEN 8 /* every record starts with one (3.3) */
 #define FCGI_MAX_CONTENT 65535 /* contentLength has two bytes */
 /* Our only request on the connection; 0 is for management records (3.3). */
 #define REQUEST_ID 1
 
 #define MAX_PARAMS_BYTES (256 * 1024) /* the variables of one request */
-#define MAX_STDERR_BYTES (64 * 1024)  /* logged per request; more is dropped */
+#define MAX_STDERR_BYTES (64 * 1024) /* logged per request; more is dropped */
 
 const char *fcgi_parse_address(const char *pass, struct sockaddr_storage *addr,
                                socklen_t *len)

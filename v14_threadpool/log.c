@@ -19,7 +19,7 @@
 #define MAX_LOG_LINE 4096
 
 static const char *access_path; /* NULL: no access log */
-static const char *error_path;  /* NULL: errors stay on stderr */
+static const char *error_path; /* NULL: errors stay on stderr */
 static int access_fd = -1;
 static enum log_level max_level = LOG_ERROR;
 static bool started; /* after log_start: timestamps, levels, the file */

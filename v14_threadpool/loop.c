@@ -15,7 +15,7 @@
 #include "loop.h"
 
 #define MAX_EVENTS 256 /* events taken from the kernel per wake-up */
-#define NO_SLOT    ((size_t)-1)
+#define NO_SLOT ((size_t)-1)
 
 /* A task another thread posted for the loop's thread. */
 struct task {
@@ -28,9 +28,9 @@ struct loop {
     int epfd;
     struct timer **heap; /* heap[0] has the earliest deadline */
     size_t ntimers, cap;
-    struct watch wake;    /* an eventfd: other threads knock here */
+    struct watch wake; /* an eventfd: other threads knock here */
     pthread_mutex_t lock; /* guards the task list */
-    struct task *tasks;   /* oldest first */
+    struct task *tasks; /* oldest first */
     struct task **tasks_end;
 };
 

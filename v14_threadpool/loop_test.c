@@ -83,7 +83,7 @@ static void test_order_stop_restart(struct loop *loop)
         start_probe(loop, &probes[i], i, record, past(1 + (i * 37) % NPROBES));
     for (int i = 0; i < NPROBES; i += 7)
         loop_timer_stop(loop, &probes[i].timer);
-    loop_timer_stop(loop, &probes[7].timer);            /* twice: harmless */
+    loop_timer_stop(loop, &probes[7].timer); /* twice: harmless */
     loop_timer_start(loop, &probes[50].timer, past(0)); /* now the first */
     loop_timer_start(loop, &probes[51].timer, past(NPROBES + 1)); /* last */
     start_probe(loop, &last, -1, record_and_stop, past(NPROBES + 2));
@@ -231,7 +231,7 @@ static void test_post(struct loop *loop)
  * whose tail is updated without the lock loses tasks (or runs a freed
  * one): the count shows it even without ThreadSanitizer. */
 #define NPOSTERS 4
-#define NPOSTS   10000
+#define NPOSTS 10000
 
 static struct loop *shared_loop;
 static unsigned char runs[NPOSTERS][NPOSTS]; /* times each task ran */

@@ -145,8 +145,8 @@ static int open_listener(struct config *cfg)
     return fd;
 }
 
-#define ACCEPTS_PER_WAKEUP 64   /* then let the connections have a turn */
-#define POOL_QUEUE_JOBS    1024 /* scripts waiting for a worker; 503 past */
+#define ACCEPTS_PER_WAKEUP 64 /* then let the connections have a turn */
+#define POOL_QUEUE_JOBS 1024 /* scripts waiting for a worker; 503 past */
 
 /* The listening socket's part in the loop. */
 struct listener {
@@ -329,5 +329,5 @@ int main(int argc, char **argv)
     loop_run(loop, &stop_requested, &unblocked, after_signal);
     pool_destroy(pool); /* running scripts finish; their answers are not sent */
     cgi_stop_scripts(); /* at once: pool_destroy waited for the workers */
-    return 0;           /* exit() removes the pidfile (daemon.c) */
+    return 0; /* exit() removes the pidfile (daemon.c) */
 }

@@ -25,7 +25,7 @@ static int failures;
 
 #define NJOBS 500
 
-static int ids[NJOBS];         /* a job's argument points to its number */
+static int ids[NJOBS]; /* a job's argument points to its number */
 static atomic_int runs[NJOBS]; /* how often each job ran */
 static atomic_int total;
 

@@ -8,29 +8,29 @@
 #include "base/Logger.h"
 
 struct Config {
-    std::string addr = "127.0.0.1";   // -b: loopback until asked otherwise
-    int port = 8080;                  // -p: 0 lets the kernel pick one
-    bool daemonize = false;           // -d
-    std::string pidfile;              // -P: empty for none
-    long long maxBody = 1024 * 1024;  // bodies past this get 413
-    std::string root = "www";         // -r: the document root
+    std::string addr = "127.0.0.1"; // -b: loopback until asked otherwise
+    int port = 8080; // -p: 0 lets the kernel pick one
+    bool daemonize = false; // -d
+    std::string pidfile; // -P: empty for none
+    long long maxBody = 1024 * 1024; // bodies past this get 413
+    std::string root = "www"; // -r: the document root
     std::string index = "index.html"; // what a directory answers with
-    std::string phpCgi = "php-cgi";   // -x: a bare name is found on PATH
-    int cgiTimeout = 30;              // -T: seconds before 504
+    std::string phpCgi = "php-cgi"; // -x: a bare name is found on PATH
+    int cgiTimeout = 30; // -T: seconds before 504
     // -k: idle seconds before close, and the time a client has to send a
     // whole request head
     int keepaliveTimeout = 15;
     int keepaliveRequests = 1000; // requests on one connection
-    std::string fastcgiPass;      // HOST:PORT or unix:PATH; empty: php-cgi
-    int fastcgiTimeout = 30;      // seconds for one exchange (504 after)
-    std::string accessLog;        // empty: no access log
-    std::string errorLog;         // empty: errors stay on stderr
+    std::string fastcgiPass; // HOST:PORT or unix:PATH; empty: php-cgi
+    int fastcgiTimeout = 30; // seconds for one exchange (504 after)
+    std::string accessLog; // empty: no access log
+    std::string errorLog; // empty: errors stay on stderr
     Log::Level logLevel = Log::kError;
-    int workerThreads = 4;    // scripts running at once (more wait in a queue)
-    int ioThreads = 2;        // loops serving connections (0: the acceptor's)
+    int workerThreads = 4; // scripts running at once (more wait in a queue)
+    int ioThreads = 2; // loops serving connections (0: the acceptor's)
     int shutdownTimeout = 10; // seconds in-flight requests get at SIGTERM
-    std::string configFile;   // -c
-    bool checkOnly = false;   // -t
+    std::string configFile; // -c
+    bool checkOnly = false; // -t
 
     /// Reads the file at path. Returns true, or false with
     /// "FILE:LINE: what is wrong" (or "FILE: why it cannot be read") in err.

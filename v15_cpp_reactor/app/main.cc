@@ -31,7 +31,7 @@ namespace
 {
 
 constexpr int64_t kShutdownPollMs = 20; // how often a stop checks for idle
-constexpr int64_t kReapGraceMs = 2000;  // for killed scripts to be reaped
+constexpr int64_t kReapGraceMs = 2000; // for killed scripts to be reaped
 
 void usage(FILE *out)
 {

@@ -91,9 +91,9 @@ class AsyncLog : NonCopyable
 
     std::mutex mutex_;
     std::condition_variable wake_; // a full buffer, a reopen, stop, a line
-    Buffers buffers_[kStreams];    // guarded by mutex_
-    bool running_ = false;         // guarded by mutex_
-    bool stopping_ = false;        // guarded by mutex_
+    Buffers buffers_[kStreams]; // guarded by mutex_
+    bool running_ = false; // guarded by mutex_
+    bool stopping_ = false; // guarded by mutex_
     bool asleep_ = false; // guarded by mutex_: the next line must wake it
     std::vector<std::function<void()>> reopens_; // guarded by mutex_
     std::thread thread_;

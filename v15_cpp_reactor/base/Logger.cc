@@ -37,7 +37,7 @@ struct State {
     std::atomic<Level> maxLevel{kError};
     std::atomic<bool> accessOn{false};
     std::atomic<bool> started{false}; // lines get times and go to the files
-    pid_t startedBy = 0;              // the process that has the back end
+    pid_t startedBy = 0; // the process that has the back end
 };
 
 /// Never destroyed: at exit, static destructors run while other threads

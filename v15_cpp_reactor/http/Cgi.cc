@@ -21,7 +21,7 @@
 /// The script a request names, in the decoded, normalised path.
 struct Cgi::Script {
     std::string relative; // "cgi-bin/env.sh/a/b"
-    size_t length = 0;    // of its script part: "cgi-bin/env.sh"
+    size_t length = 0; // of its script part: "cgi-bin/env.sh"
     bool php = false;
     std::string name() const
     {

@@ -42,7 +42,7 @@ class CgiProcess : public ScriptTask
 
     const std::string program_;
     pid_t pid_ = -1; // until reaped
-    Fd toChild_;     // the parent's ends of the pipes, non-blocking
+    Fd toChild_; // the parent's ends of the pipes, non-blocking
     Fd fromChild_;
     Fd pidfd_; // readable once the child has exited
     std::unique_ptr<Channel> stdin_;

@@ -28,9 +28,9 @@ constexpr unsigned char kStdout = 6;
 constexpr unsigned char kStderr = 7;
 constexpr unsigned char kResponder = 1; // the role: answer one request
 
-constexpr size_t kHeaderLength = 8;      // every record starts with one
-constexpr size_t kMaxContent = 65535;    // contentLength has two bytes
-constexpr unsigned kRequestId = 1;       // 0 is for management records
+constexpr size_t kHeaderLength = 8; // every record starts with one
+constexpr size_t kMaxContent = 65535; // contentLength has two bytes
+constexpr unsigned kRequestId = 1; // 0 is for management records
 constexpr size_t kMaxStderr = 64 * 1024; // logged per request; rest dropped
 constexpr size_t kReadChunk = 64 * 1024;
 

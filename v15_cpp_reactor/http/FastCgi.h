@@ -44,14 +44,14 @@ class FastCgi : public ScriptTask
     void logStderr();
 
     const std::string &pass_; // cfg.fastcgiPass, for log lines
-    std::string request_;     // every record we send, encoded at once
+    std::string request_; // every record we send, encoded at once
     size_t sent_ = 0;
     Fd socket_;
     std::unique_ptr<Channel> channel_;
     bool connecting_ = false;
     TimerId deadline_;
-    std::string received_;          // bytes not yet decoded into records
-    std::string stdout_;            // the STDOUT stream: a CGI response
-    std::string stderr_;            // the STDERR stream, bounded
+    std::string received_; // bytes not yet decoded into records
+    std::string stdout_; // the STDOUT stream: a CGI response
+    std::string stderr_; // the STDERR stream, bounded
     const char *problem_ = nullptr; // what is wrong with the reply
 };

@@ -13,8 +13,8 @@
 #include "http/HttpRequest.h"
 
 constexpr size_t kMaxRequestLine = 8192; // 414 past this (RFC 9112 3)
-constexpr size_t kMaxHeadBytes = 8192;   // 431 past this, line included
-constexpr size_t kMaxHeaders = 100;      // 431 past this many fields
+constexpr size_t kMaxHeadBytes = 8192; // 431 past this, line included
+constexpr size_t kMaxHeaders = 100; // 431 past this many fields
 
 class HttpParser
 {
@@ -65,8 +65,8 @@ class HttpParser
     }
 
     State state_ = kLeadingLines;
-    int status_ = 0;       // the error found, in kFailed
-    size_t scanned_ = 0;   // bytes looked at so far
+    int status_ = 0; // the error found, in kFailed
+    size_t scanned_ = 0; // bytes looked at so far
     size_t lineStart_ = 0; // where the line being scanned begins
     size_t headLength_ = 0;
     Span method_;

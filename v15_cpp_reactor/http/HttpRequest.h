@@ -17,12 +17,12 @@ class HttpRequest
   public:
     std::string_view method;
     std::string_view target; // as sent, still percent-encoded
-    std::string_view path;   // target up to '?' (origin form, RFC 9112 3.2)
-    std::string_view query;  // after '?', empty if none
-    int minorVersion = 1;    // HTTP/1.0 or HTTP/1.1
+    std::string_view path; // target up to '?' (origin form, RFC 9112 3.2)
+    std::string_view query; // after '?', empty if none
+    int minorVersion = 1; // HTTP/1.0 or HTTP/1.1
     std::vector<HttpHeader> headers;
     long long contentLength = 0; // 0 without Content-Length
-    std::string_view body;       // set by the server once the body is in
+    std::string_view body; // set by the server once the body is in
     std::string_view remoteAddr; // the peer's address, set by the server
     int status = 0; // after a parse error: 400, 414, 431, 501 or 505
 

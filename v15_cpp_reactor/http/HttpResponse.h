@@ -18,7 +18,7 @@ class HttpResponse
   public:
     int status = 200;
     std::string contentType; // empty: no Content-Type header
-    std::string headers;     // extra header lines, each ending in CRLF
+    std::string headers; // extra header lines, each ending in CRLF
     std::string body;
     /// Or the body's bytes live elsewhere (the file cache) and stay valid
     /// until the response has been handed to the connection.
@@ -26,7 +26,7 @@ class HttpResponse
     std::shared_ptr<Fd> file; // or the body is a range of this file
     off_t fileOffset = 0;
     off_t fileLength = 0;
-    bool headOnly = false;            // HEAD: GET's headers, no body
+    bool headOnly = false; // HEAD: GET's headers, no body
     const char *connection = nullptr; // the Connection value, or nullptr
 
     /// Adds "name: value". The caller has checked value holds no CR or LF.

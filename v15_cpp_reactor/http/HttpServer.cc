@@ -26,9 +26,9 @@ struct Exchange {
     HttpParser parser;
     HttpRequest request;
     bool headComplete = false; // the parser is done with this request
-    size_t requestLength = 0;  // head and body of the request answered
-    int64_t startMs = -1;      // when the unfinished request began; -1: none
-    bool working = false;      // a script is producing the answer
+    size_t requestLength = 0; // head and body of the request answered
+    int64_t startMs = -1; // when the unfinished request began; -1: none
+    bool working = false; // a script is producing the answer
     std::unique_ptr<CgiJob> job;
 
     void reset()
@@ -67,8 +67,8 @@ struct HttpSession {
 
     HttpServer::LoopState *state;
     TimerId deadline;
-    int served = 0;              // requests answered on this connection
-    bool closing = false;        // no more requests: shutdown after this
+    int served = 0; // requests answered on this connection
+    bool closing = false; // no more requests: shutdown after this
     std::unique_ptr<Exchange> x; // the request in progress, if any
 };
 

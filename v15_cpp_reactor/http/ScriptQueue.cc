@@ -15,7 +15,7 @@ namespace
 
 struct Waiter {
     EventLoop *loop;
-    const ScriptTask *task;         // to find it again in forget()
+    const ScriptTask *task; // to find it again in forget()
     std::weak_ptr<ScriptTask> weak; // locked only on loop's thread
 };
 

@@ -12,8 +12,8 @@ namespace ScriptQueue
 {
 
 enum Admission {
-    kRunNow,  // a slot is the task's: run it
-    kQueued,  // it waits; ScriptTask::resume runs on its loop later
+    kRunNow, // a slot is the task's: run it
+    kQueued, // it waits; ScriptTask::resume runs on its loop later
     kStopped, // the server is stopping: answer 503
 };
 

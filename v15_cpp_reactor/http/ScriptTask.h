@@ -21,8 +21,8 @@ constexpr size_t kMaxScriptOutput = 64 * 1024 * 1024;
 /// What a task keeps of its request: the request's views die when
 /// Cgi::start returns, so everything is copied.
 struct ScriptRequest {
-    std::string path;             // the request's path as sent, for logs
-    std::string filename;         // the script's absolute file name
+    std::string path; // the request's path as sent, for logs
+    std::string filename; // the script's absolute file name
     std::vector<std::string> env; // the meta-variables, "NAME=value"
     std::string body;
     bool head = false; // HEAD: the answer goes without its body

@@ -23,8 +23,8 @@
 namespace
 {
 
-constexpr size_t kMaxPathBytes = 4096;             // as PATH_MAX: 400 past this
-constexpr off_t kMaxCachedFile = 64 * 1024;        // larger files: sendfile
+constexpr size_t kMaxPathBytes = 4096; // as PATH_MAX: 400 past this
+constexpr off_t kMaxCachedFile = 64 * 1024; // larger files: sendfile
 constexpr size_t kMaxCacheBytes = 4 * 1024 * 1024; // contents, all files
 // O_NONBLOCK: opening a fifo would otherwise wait for a writer. It changes
 // nothing for a regular file.
@@ -252,9 +252,9 @@ struct Validators {
 /// A small file kept in memory, with what proves it is still current and
 /// its validators, formatted once rather than at every request.
 struct CachedFile {
-    std::string key;      // the relative path, and "/" if one was asked for
+    std::string key; // the relative path, and "/" if one was asked for
     std::string statPath; // the file that answered it
-    struct stat st;       // as fstat saw it through the safe descriptor
+    struct stat st; // as fstat saw it through the safe descriptor
     bool isIndex;
     std::string content;
     Validators validators;

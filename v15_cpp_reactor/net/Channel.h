@@ -113,7 +113,7 @@ class Channel : NonCopyable
     const int fd_;
     uint32_t events_ = 0;
     uint32_t revents_ = 0;
-    bool inPoller_ = false;    // epoll holds the descriptor
+    bool inPoller_ = false; // epoll holds the descriptor
     bool addedToLoop_ = false; // from the first update until remove()
     bool tied_ = false;
     std::weak_ptr<void> owner_;

@@ -13,7 +13,7 @@
 
 namespace
 {
-constexpr int64_t kLingerMs = 1000;    // how long a closing socket drains
+constexpr int64_t kLingerMs = 1000; // how long a closing socket drains
 constexpr size_t kLingerBytes = 65536; // and how much it reads and drops
 } // namespace
 

@@ -165,7 +165,7 @@ class TcpConnection : NonCopyable,
     Fd socket_;
     uint32_t lingered_ = 0;
     State state_ = kConnected;
-    bool peerShutDown_ = false;  // read() returned 0
+    bool peerShutDown_ = false; // read() returned 0
     bool lingerWhenSent_ = true; // in kDraining: linger, or close at once
     char peerAddress_[INET_ADDRSTRLEN] = "";
 };

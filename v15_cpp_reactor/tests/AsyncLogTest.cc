@@ -153,7 +153,7 @@ void thePeriodWritesWhatCame()
     logs.line("second"); // the back end is awake: no wake-up for this one
     CHECK_EQ(waitLines(path("period.log"), 2), size_t(2));
     std::this_thread::sleep_for(200ms); // quiet periods: it sleeps again
-    logs.line("third");                 // ...and this line wakes it
+    logs.line("third"); // ...and this line wakes it
     CHECK_EQ(waitLines(path("period.log"), 3), size_t(3));
     logs.log.stop();
 }

@@ -112,7 +112,7 @@ void testContentTypes(StaticFiles &files)
         {"/blob.bin", "application/octet-stream"},
         {"/README", "application/octet-stream"},
         {"/d.x/file", "application/octet-stream"}, // a dot, but not its own
-        {"/", "text/html; charset=utf-8"},         // the index
+        {"/", "text/html; charset=utf-8"}, // the index
     };
     for (const auto &[path, type] : types) {
         HttpResponse resp = get(files, path);
