@@ -138,9 +138,10 @@ static bool join_values(const struct request *req, size_t i, struct buf *out)
 }
 
 /* Request headers become HTTP_* variables (RFC 3875 section 4.1.18).
- * Skipped: the two that have their own variables; names with '_', which
- * would collide with the '-' spelling; and Proxy, which would become
- * HTTP_PROXY, a variable many HTTP libraries obey ("httpoxy"). */
+ * Skipped: the two that have their own variables; Host, whose HTTP_HOST is
+ * the host the request names (build_env); names with '_', which would
+ * collide with the '-' spelling; and Proxy, which would become HTTP_PROXY,
+ * a variable many HTTP libraries obey ("httpoxy"). */
 static void add_header_vars(struct env *env, const struct request *req)
 {
     struct buf value;
@@ -149,8 +150,8 @@ static void add_header_vars(struct env *env, const struct request *req)
         struct slice name = req->headers[i].name;
         if (slice_equals(name, "Content-Type") ||
             slice_equals(name, "Content-Length") ||
-            slice_equals(name, "Proxy") || memchr(name.p, '_', name.len) ||
-            !join_values(req, i, &value))
+            slice_equals(name, "Host") || slice_equals(name, "Proxy") ||
+            memchr(name.p, '_', name.len) || !join_values(req, i, &value))
             continue;
         char var[256];
         if (name.len >= sizeof var)
@@ -166,7 +167,7 @@ static void add_header_vars(struct env *env, const struct request *req)
     buf_free(&value);
 }
 
-/* The host part of a Host header: "example.com" of "example.com:8080",
+/* The host part of an authority: "example.com" of "example.com:8080",
  * "[::1]" of "[::1]:8080". The value is a slice, not a C string. */
 static struct slice host_name(struct slice host)
 {
@@ -183,14 +184,17 @@ static void build_env(struct env *env, const struct config *cfg,
                       const char *path_info, const char *filename)
 {
     const struct slice *type = http_find_header(req, "Content-Type");
-    const struct slice *host = http_find_header(req, "Host");
     env->count = 0;
     env_add(env, "GATEWAY_INTERFACE=CGI/1.1");
     env_add(env, "SERVER_SOFTWARE=reactor-course");
     env_add(env, "SERVER_PROTOCOL=HTTP/1.%d", req->minor_version);
+    /* The host the request names: an absolute-form target's authority
+     * takes Host's place (RFC 9112 section 3.2.2). */
     struct slice name =
-        host ? host_name(*host) : (struct slice){"localhost", 9};
+        req->host.p ? host_name(req->host) : (struct slice){"localhost", 9};
     env_add(env, "SERVER_NAME=%.*s", (int)name.len, name.p);
+    if (req->host.p != NULL)
+        env_add(env, "HTTP_HOST=%.*s", (int)req->host.len, req->host.p);
     env_add(env, "SERVER_PORT=%d", cfg->port);
     env_add(env, "REQUEST_METHOD=%.*s", (int)req->method.len, req->method.p);
     env_add(env, "REQUEST_URI=%.*s", (int)req->target.len, req->target.p);

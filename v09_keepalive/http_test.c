@@ -170,6 +170,69 @@ static void test_connection_header(void)
     http_response_free(&resp);
 }
 
+static int status_of_target(const char *target)
+{
+    char text[256];
+    snprintf(text, sizeof text, "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", target);
+    return status_of(text);
+}
+
+static int status_of_host(const char *host)
+{
+    char text[256];
+    snprintf(text, sizeof text, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", host);
+    return status_of(text);
+}
+
+/* Host and an absolute-form target's authority are checked alike, and the
+ * authority takes Host's place (RFC 9112 section 3.2.2). */
+static void test_authority(void)
+{
+    static const char *const good[] = {
+        "localhost", "127.0.0.1:8080", "[::1]", "[::1]:8080", "a.b-c:",
+    };
+    static const char *const bad[] = {
+        "",
+        "localhost:80x",
+        "localhost:80:80",
+        "localhost::80",
+        "foo@x",
+        "[::1",
+        "[zz]",
+        "::1",
+        "[::1]x",
+        ":80",
+        "a b",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        char target[64];
+        snprintf(target, sizeof target, "http://%s/p", good[i]);
+        CHECK(status_of_host(good[i]) > 0);
+        CHECK(status_of_target(target) > 0);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char target[64];
+        snprintf(target, sizeof target, "http://%s/p", bad[i]);
+        if (status_of_host(bad[i]) != 400 || status_of_target(target) != 400)
+            fprintf(stderr, "authority \"%s\" was not refused\n", bad[i]);
+        CHECK(status_of_host(bad[i]) == 400);
+        CHECK(status_of_target(target) == 400);
+    }
+    CHECK(status_of_target("ftp://h/p") == 400);
+    CHECK(status_of_target("http:/p") == 400);
+    CHECK(status_of_target("HTTPS://h") > 0);
+
+    const char *text =
+        "GET http://[::1]:8080?q HTTP/1.1\r\nHost: other\r\n\r\n";
+    struct request req;
+    CHECK(http_parse_request(text, strlen(text), &req) == (long)strlen(text));
+    CHECK(slice_equals(req.host, "[::1]:8080"));
+    CHECK(slice_equals(req.path, "/") && slice_equals(req.query, "q"));
+    text = "GET /p HTTP/1.1\r\nHost: named\r\n\r\n";
+    CHECK(http_parse_request(text, strlen(text), &req) == (long)strlen(text));
+    CHECK(slice_equals(req.host, "named"));
+}
+
 /* The statuses the server's own code answers with, each with the reason
  * phrase RFC 9110 section 15 gives it: a misspelt or outdated phrase
  * ("Request-URI Too Long") passes every check on the status code. */
@@ -247,6 +310,7 @@ int main(void)
     test_every_prefix_needs_more();
     test_fields();
     test_errors();
+    test_authority();
     test_keep_alive();
     test_connection_header();
     test_reason_phrases();

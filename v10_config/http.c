@@ -1,6 +1,7 @@
 /* http.c: what the bytes mean. The request parser, the router, error pages
  * and the response head; nothing here reads or writes a socket, so the same
  * parser serves pipelining (v09) and the event loop (v13) unchanged. */
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,6 +49,12 @@ static bool is_token(const char *p, const char *end)
 bool slice_equals(struct slice s, const char *text)
 {
     return s.len == strlen(text) && strncasecmp(s.p, text, s.len) == 0;
+}
+
+static bool slice_starts_with(struct slice s, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return s.len >= n && strncasecmp(s.p, prefix, n) == 0;
 }
 
 /* Methods are case-sensitive (RFC 9110 section 9.1): "get" is not GET. */
@@ -117,32 +124,102 @@ static const char *find_line(const char *p, const char *end,
     return lf;
 }
 
-/* A server must accept the absolute form "http://host/path?query" too (RFC
- * 9112 section 3.2.2): what follows the host is the path and query. */
-static struct slice origin_form(struct slice target)
+/* The characters of a name or an IPv4 address in a host (reg-name, RFC
+ * 3986 section 3.2.2): unreserved, percent-encoded and sub-delims. Spelled
+ * out, like is_tchar. */
+static bool is_reg_name_char(unsigned char c)
 {
-    static const char *const schemes[] = {"http://", "https://"};
-    for (size_t i = 0; i < 2; i++) {
-        size_t n = strlen(schemes[i]);
-        if (target.len < n || strncasecmp(target.p, schemes[i], n) != 0)
-            continue;
-        const char *p = target.p + n, *end = target.p + target.len;
-        while (p < end && *p != '/' && *p != '?')
-            p++;
-        return (struct slice){p, (size_t)(end - p)};
-    }
-    return target;
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+           (c >= 'A' && c <= 'Z') ||
+           (c != '\0' && strchr("-._~%!$&'()*+,;=", c) != NULL);
 }
 
-static void split_target(struct request *req)
+/* The text between the brackets of "[::1]": an IPv6 address, as inet_pton
+ * reads one. */
+static bool is_ipv6_literal(const char *p, const char *end)
 {
-    struct slice t = origin_form(req->target);
+    char text[INET6_ADDRSTRLEN];
+    struct in6_addr addr;
+    if (end - p >= (long)sizeof text)
+        return false;
+    memcpy(text, p, (size_t)(end - p));
+    text[end - p] = '\0';
+    return inet_pton(AF_INET6, text, &addr) == 1;
+}
+
+/* host [":" port], the value of Host and the authority of an absolute-form
+ * target alike (RFC 9112 section 3.2, RFC 3986 section 3.2.2): a name, an
+ * IPv4 address or a bracketed IPv6 one, never empty, and a port of digits
+ * only. No "user@" before the host: an http URI has none (RFC 9110 section
+ * 4.2.4). Section 3.2 requires 400 for any other value, such as "a b". */
+static bool valid_authority(struct slice value)
+{
+    const char *p = value.p, *end = value.p + value.len;
+    if (p < end && *p == '[') {
+        const char *bracket = memchr(p, ']', value.len);
+        if (bracket == NULL || !is_ipv6_literal(p + 1, bracket))
+            return false;
+        p = bracket + 1;
+    } else {
+        while (p < end && is_reg_name_char((unsigned char)*p))
+            p++;
+        if (p == value.p)
+            return false;
+    }
+    if (p < end && *p++ != ':')
+        return false;
+    while (p < end && *p >= '0' && *p <= '9')
+        p++;
+    return p == end;
+}
+
+/* ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), a scheme (RFC 3986
+ * section 3.1). */
+static bool is_scheme_char(char c, bool first)
+{
+    bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    return letter || (!first && ((c >= '0' && c <= '9') || c == '+' ||
+                                 c == '-' || c == '.'));
+}
+
+/* Whether the target starts with a scheme, "name:": then it is in absolute
+ * form, not a path. */
+static bool has_scheme(struct slice t)
+{
+    size_t i = 0;
+    while (i < t.len && is_scheme_char(t.p[i], i == 0))
+        i++;
+    return i > 0 && i < t.len && t.p[i] == ':';
+}
+
+/* A server must accept the absolute form "http://host/path?query" too (RFC
+ * 9112 section 3.2.2), and then use its authority, not Host, as the host.
+ * Sets req->host and req->path/query. Returns false for a scheme other than
+ * http or https (any case) or an authority Host could not be. */
+static bool split_target(struct request *req)
+{
+    struct slice t = req->target;
+    if (has_scheme(t)) {
+        size_t n = slice_starts_with(t, "http://")    ? 7
+                   : slice_starts_with(t, "https://") ? 8
+                                                      : 0;
+        if (n == 0)
+            return false;
+        const char *p = t.p + n, *end = t.p + t.len;
+        while (p < end && *p != '/' && *p != '?')
+            p++;
+        req->host = (struct slice){t.p + n, (size_t)(p - (t.p + n))};
+        if (!valid_authority(req->host))
+            return false;
+        t = (struct slice){p, (size_t)(end - p)};
+    }
     const char *q = memchr(t.p, '?', t.len);
     size_t path_len = q ? (size_t)(q - t.p) : t.len;
     req->path =
         path_len > 0 ? (struct slice){t.p, path_len} : (struct slice){"/", 1};
     req->query =
         q ? (struct slice){q + 1, t.len - path_len - 1} : (struct slice){q, 0};
+    return true;
 }
 
 /* method SP request-target SP HTTP-version (RFC 9112 section 3), one space
@@ -170,7 +247,8 @@ static int parse_request_line(const char *p, const char *end,
     req->method = (struct slice){p, (size_t)(sp1 - p)};
     req->target = (struct slice){target, (size_t)(sp2 - target)};
     req->minor_version = v[7] == '0' ? 0 : 1; /* 1.2 and later read as 1.1 */
-    split_target(req);
+    if (!split_target(req))
+        return 400;
     for (const char *const *m = known_methods; *m != NULL; m++)
         if (http_method_is(req, *m))
             return 0;
@@ -222,21 +300,6 @@ static int parse_length(struct slice s, long long *out)
     return 0;
 }
 
-/* Host is uri-host [":" port] (RFC 9112 section 3.2): a name, an IPv4
- * address or a bracketed IPv6 one, in the characters of RFC 3986 section
- * 3.2.2. Section 3.2 requires 400 for any other value, such as "a b". */
-static bool valid_host(struct slice value)
-{
-    for (size_t i = 0; i < value.len; i++) {
-        unsigned char c = (unsigned char)value.p[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-              (c >= 'A' && c <= 'Z') ||
-              (c != '\0' && strchr("-._~%!$&'()*+,;=:[]", c) != NULL)))
-            return false;
-    }
-    return true;
-}
-
 /* How the body is framed, once all headers are in. Returns 0 or a status. */
 static int check_framing(struct request *req)
 {
@@ -245,8 +308,10 @@ static int check_framing(struct request *req)
         const struct header *h = &req->headers[i];
         long long n;
         if (slice_equals(h->name, "Host")) {
-            if (!valid_host(h->value))
+            if (!valid_authority(h->value))
                 return 400;
+            if (req->host.p == NULL) /* no absolute-form target named one */
+                req->host = h->value;
             hosts++;
         } else if (slice_equals(h->name, "Transfer-Encoding")) {
             return 501; /* chunked request bodies are not read here */
@@ -269,6 +334,7 @@ long http_parse_request(const char *buf, size_t len, struct request *req)
 {
     const char *p = buf, *end = buf + len, *line_end, *lf;
     req->method = (struct slice){NULL, 0};
+    req->host = (struct slice){NULL, 0};
     req->nheaders = 0;
     req->content_length = 0;
     req->body = (struct slice){NULL, 0};

@@ -34,6 +34,7 @@ struct request {
     struct slice target; /* as sent, still percent-encoded */
     struct slice path; /* target up to '?' */
     struct slice query; /* after '?', empty if none */
+    struct slice host; /* an absolute-form target's authority, else Host */
     int minor_version; /* HTTP/1.0 or HTTP/1.1 */
     struct header headers[MAX_HEADERS];
     size_t nheaders;
