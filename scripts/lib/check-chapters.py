@@ -5,7 +5,9 @@ under it. This check fails, one line per problem, on:
 
 1. a "What changed" table that is not the diffstat `scripts/diff-stages
    PREV CUR` prints (every stage with a stage before it, but a rewrite);
-   `--fix` rewrites those tables in place;
+   `--fix` rewrites those tables in place (of the chapters of the stages
+   named after ROOT, as v02 or v02_fork, or of all); the first stage's
+   table gives each file's length in lines, and they must be right;
 2. a quoted block (```c, ```cpp, ```c++, ```h, ```diff, ```toml, ```ini,
    ```php) that is not in the stage's files, whitespace aside. A line that is
    only `...`, `…`, `/* ... */` or `// ...` stands for any run of lines. In
@@ -118,6 +120,26 @@ def check_table(root, prev, cur, lines, fix):
                     "prints (scripts/lib/check-chapters.py --fix rewrites it)")]
 
 
+def check_line_counts(cur, lines):
+    """The first stage's table lists each file and its length in lines."""
+    rel = f"{cur.name}/README.md"
+    block = table_block(lines)
+    if block is None:
+        return [problem(rel, 1, "no fenced table under '## What changed'")]
+    start, _, body = block
+    problems = []
+    for n, row in enumerate(body, start + 1):
+        m = re.match(r"\s*(\S+)\s+(\d+)\b", row)
+        path = cur / m.group(1) if m else None
+        if path is None or not path.is_file():
+            problems.append(problem(rel, n, "not a 'file lines' row"))
+        elif len(path.read_text().splitlines()) != int(m.group(2)):
+            problems.append(problem(rel, n, f"{m.group(1)} has "
+                                    f"{len(path.read_text().splitlines())} "
+                                    f"lines, not {m.group(2)}"))
+    return problems
+
+
 # --- 2. quoted code ---------------------------------------------------------
 
 def squash(text):
@@ -207,14 +229,18 @@ def check_quotes(root, prev, cur, lines):
 # --- 3. "planned" stages that exist -----------------------------------------
 
 def check_planned(root, path, lines, stages):
+    """A line that says "planned" near (on it, or the lines either side) a
+    stage's name or the word stage or chapter."""
     rel = path.relative_to(root)
     names = {s.name[:3] for s in stages}
+    prose = dict(prose_lines(lines))
     problems = []
-    for n, text in prose_lines(lines):
+    for n, text in prose.items():
         if not PLANNED.search(text):
             continue
-        mentioned = set(re.findall(r"\bv\d\d\b", text)) & names
-        if mentioned or re.search(r"\b(stage|chapter)s?\b", text, re.I):
+        near = " ".join(prose.get(i, "") for i in (n - 1, n, n + 1))
+        if set(re.findall(r"\bv\d\d\b", near)) & names or \
+                re.search(r"\b(stage|chapter)s?\b", near, re.I):
             problems.append(problem(rel, n, "a stage that exists is called "
                                     "planned: " + text.strip()))
     return problems
@@ -279,36 +305,47 @@ def in_libc_or_manual(name):
                for section in ("2", "3"))
 
 
-@functools.cache
-def cxx_headers():
-    return [Path(p).read_text(errors="replace") for p in
-            glob.glob("/usr/include/c++/*/**/*", recursive=True)
-            if Path(p).is_file()]
+def called_names(texts):
+    """Every name followed by "(" in texts: what a file defines or calls."""
+    return {name for t in texts
+            for name in re.findall(r"([A-Za-z_~][\w~]*)\s*\(", t)}
 
 
 @functools.cache
-def shared_texts(root):
-    return [t for d in ("tests", "scripts", "www")
-            for t in stage_texts(root / d)]
+def cxx_library():
+    return called_names(Path(p).read_text(errors="replace") for p in
+                        glob.glob("/usr/include/c++/*/**/*", recursive=True)
+                        if Path(p).is_file())
 
 
-def defined(name, texts):
-    call = re.compile(rf"\b{re.escape(name)}\s*\(")
-    return any(call.search(t) for t in texts)
+@functools.cache
+def names_in(directory):
+    return called_names(stage_texts(directory))
+
+
+def is_cxx(stage):
+    return any(stage.glob("*.cc")) or any(stage.glob("*.cpp"))
+
+
+def known(root, stages, cur, full, name):
+    """Whether name is in a stage up to cur, the tests, the scripts, libc,
+    its manual, or (for a C++ stage, or std::) the C++ library."""
+    places = stages[:stages.index(cur) + 1] + \
+        [root / d for d in ("tests", "scripts", "www")]
+    if any(name in names_in(p) for p in places) or in_libc_or_manual(name):
+        return True
+    return (is_cxx(cur) or full.startswith("std::")) and name in cxx_library()
 
 
 def check_calls(root, stages, cur, lines):
     rel = f"{cur.name}/README.md"
-    upto = [t for s in stages[:stages.index(cur) + 1] for t in stage_texts(s)]
     problems = []
     for n, text in prose_lines(lines):
         for full, name in CALL.findall(text):
-            if defined(name, upto) or defined(name, shared_texts(root)) or \
-                    in_libc_or_manual(name) or defined(name, cxx_headers()):
-                continue
-            problems.append(problem(rel, n, f"`{full}()` is in no stage up "
-                                    "to this one, nor in tests/, scripts/, "
-                                    "libc or its manual"))
+            if not known(root, stages, cur, full, name):
+                problems.append(problem(rel, n, f"`{full}()` is in no stage "
+                                        "up to this one, nor in tests/, "
+                                        "scripts/, libc or its manual"))
     return problems
 
 
@@ -320,7 +357,9 @@ def check_chapter(root, stages, cur, fix):
     i = stages.index(cur)
     prev = stages[i - 1] if i > 0 else None
     problems = []
-    if prev and not is_rewrite(cur):
+    if prev is None:
+        problems += check_line_counts(cur, lines)
+    elif not is_rewrite(cur):
         problems += check_table(root, prev, cur, lines, fix)
         if fix:
             path.write_text("\n".join(lines) + "\n")
@@ -332,15 +371,18 @@ def check_chapter(root, stages, cur, fix):
 def main(argv):
     fix = "--fix" in argv
     args = [a for a in argv if a != "--fix"]
-    if len(args) != 1:
-        print("usage: check-chapters.py [--fix] ROOT", file=sys.stderr)
+    if not args:
+        print("usage: check-chapters.py [--fix] ROOT [STAGE ...]",
+              file=sys.stderr)
         return 2
     root = Path(args[0]).resolve()
     stages = sorted(p for p in root.glob("v[0-9][0-9]_*") if p.is_dir())
+    chosen = [s for s in stages
+              if not args[1:] or any(s.name.startswith(a) for a in args[1:])]
     problems = []
-    for stage in stages:
+    for stage in chosen:
         problems += check_chapter(root, stages, stage, fix)
-    docs = [s / "README.md" for s in stages] + [root / "README.md"] + \
+    docs = [s / "README.md" for s in chosen] + [root / "README.md"] + \
         sorted(root.glob("docs/*.md")) + sorted(root.glob("bench/*.md"))
     for path in docs:
         lines = path.read_text().splitlines()
