@@ -1,13 +1,16 @@
 // v15_http_parser: fuzzes v15's incremental parser, HttpParser, against its
 // contract: bytes fed in two pieces, from a buffer that moves between the
-// calls, give the answer the same bytes give whole.
+// calls, give the answer the same bytes give whole. What follows a chunked
+// head goes through ChunkedDecoder the same two ways.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string>
 
 #include "check.h"
+#include "http/ChunkedDecoder.h"
 #include "http/HttpParser.h"
 
 namespace
@@ -54,6 +57,50 @@ void checkAnswer(const Answer &a, size_t len)
     }
 }
 
+struct Decoded {
+    ChunkedDecoder::Result result;
+    int status;
+    std::string bytes; // the body, then what follows it
+    size_t bodyLength;
+};
+
+constexpr long long kMaxBody = 4096; // small: the fuzzer reaches 413
+
+/// Decodes coded in two pieces, cut at cut, in a buffer that shrinks as
+/// decode() says, the way the server's input does.
+Decoded decodeChunks(const char *coded, size_t size, size_t cut)
+{
+    ChunkedDecoder decoder;
+    std::string buffer(coded, cut);
+    Decoded d;
+    for (int piece = 0; piece < 2; piece++) {
+        if (piece == 1)
+            buffer.append(coded + cut, size - cut);
+        size_t len = buffer.size();
+        d.result = decoder.decode(&buffer[0], len, kMaxBody);
+        CHECK(len <= buffer.size() && decoder.decoded() <= len);
+        CHECK(decoder.decoded() <= size_t(kMaxBody));
+        if (d.result == ChunkedDecoder::kError)
+            break;
+        buffer.resize(len);
+    }
+    d.status = decoder.status();
+    d.bytes = d.result == ChunkedDecoder::kError ? "" : buffer;
+    d.bodyLength = decoder.decoded();
+    if (d.result == ChunkedDecoder::kError)
+        CHECK(d.status == 400 || d.status == 413 || d.status == 431);
+    return d;
+}
+
+/// The body after a chunked head decodes to one answer however it is cut.
+void checkChunkedBody(const char *coded, size_t size, size_t cut)
+{
+    Decoded whole = decodeChunks(coded, size, size);
+    Decoded split = decodeChunks(coded, size, cut);
+    CHECK(whole.result == split.result && whole.status == split.status);
+    CHECK(whole.bytes == split.bytes && whole.bodyLength == split.bodyLength);
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -93,6 +140,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (first == HttpParser::kNeedMore)
         CHECK(parseSplit(bytes, size) == whole.result);
+
+    if (whole.result == HttpParser::kComplete && whole.req.chunked) {
+        size_t body = whole.headLength;
+        size_t cutBody = size_t(data[size - 1]) * (size - body) / 255;
+        checkChunkedBody(bytes + body, size - body, cutBody);
+    }
 
     // reset() keeps the field vector for the next request on a connection:
     // what is left of the last request must not leak into the next.

@@ -42,7 +42,7 @@ REPO = TESTS_DIR.parent
 FEATURES = {
     "echo", "client", "concurrent", "fork", "robust_io", "threads", "daemon",
     "http", "static", "cgi", "keepalive", "config", "fastcgi", "logging",
-    "eventloop", "threadpool", "reactor",
+    "eventloop", "threadpool", "reactor", "chunked_requests",
 }
 PROTOCOLS = {"echo", "http"}
 READY_TIMEOUT = 5.0  # seconds for the ready line

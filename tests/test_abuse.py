@@ -529,7 +529,7 @@ DIFFERENTIAL = [
     # from test_http_parse's corpus
     "crlf", "bare-lf-line-endings", "mixed-case-host-name",
     "http10-without-host", "obs-fold-space", "obs-fold-tab",
-    "transfer-encoding-chunked", "transfer-encoding-on-get",
+    "transfer-encoding-gzip-chunked", "transfer-encoding-on-get",
     "unknown-method-FOO", "two-spaces-after-method", "space-inside-target",
     "control-char-in-target", "control-char-in-header-value",
     "bare-cr-in-header-value", "garbage-line", "binary-garbage",
@@ -555,10 +555,6 @@ EXTRA = {
 # Where the course answers differently on purpose: the case, the status
 # the stage must give, the class nginx gives, and why.
 EXCEPTIONS = {
-    "transfer-encoding-chunked": (501, "4xx",
-        "the C stages refuse Transfer-Encoding on requests with 501, as "
-        "the contract says (no chunked decoder); nginx decodes the body "
-        "and answers the POST to a file that is not there with 404"),
     "unknown-method-FOO": (501, "4xx",
         "RFC 9110 section 15.6.2: 501 for a method the server does not "
         "know; nginx's static module answers every unknown method 405"),

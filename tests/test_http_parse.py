@@ -47,9 +47,11 @@ SYNTAX_CASES = [
      b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", 400),
     ("obs-fold-tab",
      b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tb\r\n\r\n", 400),
-    ("transfer-encoding-chunked",
-     b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-     b"0\r\n\r\n", 501),
+    # Chunked alone is read by v15 and 501 before (tests/test_chunked.py);
+    # a coding no stage decodes is 501 everywhere.
+    ("transfer-encoding-gzip-chunked",
+     b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked"
+     b"\r\n\r\n0\r\n\r\n", 501),
     ("transfer-encoding-on-get",
      b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
     ("unknown-method-FOO", b"FOO / HTTP/1.1\r\nHost: x\r\n\r\n", 501),

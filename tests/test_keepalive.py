@@ -501,7 +501,7 @@ PARSE_ERRORS = [
     pytest.param(b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n", 501,
                  id="501-unknown-method"),
     pytest.param(b"POST /echo HTTP/1.1\r\nHost: x\r\n"
-                 b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501,
+                 b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501,
                  id="501-transfer-encoding"),
     pytest.param(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505,
                  id="505-version"),

@@ -126,8 +126,9 @@ bool joinValues(const HttpRequest &req, size_t i, std::string &out)
 }
 
 /// Request headers become HTTP_* variables (RFC 3875 section 4.1.18).
-/// Skipped: the two that have their own variables; names with '_', which
-/// would collide with the '-' spelling; and Proxy, which would become
+/// Skipped: the two that have their own variables; Transfer-Encoding, as the
+/// script reads the body decoded, CONTENT_LENGTH bytes long; names with '_',
+/// which would collide with the '-' spelling; and Proxy, which would become
 /// HTTP_PROXY, a variable many HTTP libraries obey ("httpoxy").
 void addHeaderVariables(const HttpRequest &req, std::vector<std::string> &env)
 {
@@ -136,6 +137,7 @@ void addHeaderVariables(const HttpRequest &req, std::vector<std::string> &env)
         std::string_view name = req.headers[i].name;
         if (equalsIgnoreCase(name, "Content-Type") ||
             equalsIgnoreCase(name, "Content-Length") ||
+            equalsIgnoreCase(name, "Transfer-Encoding") ||
             equalsIgnoreCase(name, "Proxy") ||
             name.find('_') != std::string_view::npos ||
             !joinValues(req, i, value))

@@ -281,7 +281,9 @@ int HttpParser::checkFraming(const char *data)
                 return 400;
             hosts++;
         } else if (equalsIgnoreCase(name, "Transfer-Encoding")) {
-            return 501; // chunked request bodies are not read here
+            int status = addCodings(viewOf(data, f.value));
+            if (status != 0)
+                return status;
         } else if (equalsIgnoreCase(name, "Content-Length")) {
             // Two different lengths are how request smuggling starts
             // (RFC 9112 6.3): refuse, do not pick one.
@@ -294,7 +296,38 @@ int HttpParser::checkFraming(const char *data)
     // HTTP/1.1 requires exactly one Host (RFC 9112 3.2).
     if (hosts > 1 || (hosts == 0 && minorVersion_ == 1))
         return 400;
+    // Both framings at once is how request smuggling starts (RFC 9112
+    // 6.1), and HTTP/1.0 has no chunked coding: 400, as nginx answers.
+    if (chunked_ && (lengths > 0 || minorVersion_ == 0))
+        return 400;
     return 0;
+}
+
+/// Transfer-Encoding is a list of codings, applied in order, over one or
+/// more fields. Only chunked is decoded here: any other coding is 501 (RFC
+/// 9112 6.1; 6.3 also allows 400 when chunked is not last, and either
+/// way the connection closes), and chunked applied twice is 400 (6.1 says
+/// a sender must not). Returns 0 or the status.
+int HttpParser::addCodings(std::string_view list)
+{
+    while (!list.empty()) {
+        size_t comma = list.find(',');
+        std::string_view coding = list.substr(0, comma);
+        list.remove_prefix(comma == std::string_view::npos ? list.size()
+                                                           : comma + 1);
+        while (!coding.empty() && isWhiteSpace(coding.front()))
+            coding.remove_prefix(1);
+        while (!coding.empty() && isWhiteSpace(coding.back()))
+            coding.remove_suffix(1);
+        if (coding.empty())
+            continue; // empty list elements are allowed (RFC 9110 5.6.1)
+        if (!equalsIgnoreCase(coding, "chunked"))
+            return 501;
+        if (chunked_)
+            return 400;
+        chunked_ = true;
+    }
+    return chunked_ ? 0 : 400;
 }
 
 void HttpParser::failWith(int status)
@@ -318,5 +351,6 @@ void HttpParser::fill(const char *data, HttpRequest &req) const
         req.headers.push_back(
             HttpHeader{viewOf(data, f.name), viewOf(data, f.value)});
     req.contentLength = contentLength_;
+    req.chunked = chunked_;
     req.body = {};
 }

@@ -24,8 +24,9 @@ class HttpParser
     /// data[0, len) is the request so far, from its first byte; each call
     /// passes the same start with more bytes after it (possibly moved).
     /// kComplete: req holds views into data and headLength() bytes are the
-    /// head (a body of req.contentLength bytes follows). kError: req.status
-    /// is the status to answer. kNeedMore: call again with more bytes.
+    /// head (a body of req.contentLength bytes follows, or chunks for a
+    /// ChunkedDecoder when req.chunked). kError: req.status is the status
+    /// to answer. kNeedMore: call again with more bytes.
     Result parse(const char *data, size_t len, HttpRequest &req);
 
     size_t headLength() const
@@ -57,6 +58,7 @@ class HttpParser
     int parseRequestLine(const char *data, size_t end);
     int parseHeaderLine(const char *data, size_t end);
     int checkFraming(const char *data);
+    int addCodings(std::string_view list);
     void failWith(int status);
     void fill(const char *data, HttpRequest &req) const;
     static std::string_view viewOf(const char *data, Span s)
@@ -75,5 +77,6 @@ class HttpParser
     Span query_;
     int minorVersion_ = 1;
     long long contentLength_ = 0;
+    bool chunked_ = false; // Transfer-Encoding: chunked
     std::vector<Field> fields_;
 };

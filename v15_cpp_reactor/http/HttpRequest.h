@@ -22,6 +22,7 @@ class HttpRequest
     int minorVersion = 1; // HTTP/1.0 or HTTP/1.1
     std::vector<HttpHeader> headers;
     long long contentLength = 0; // 0 without Content-Length
+    bool chunked = false; // the body comes in chunks (ChunkedDecoder)
     std::string_view body; // set by the server once the body is in
     std::string_view remoteAddr; // the peer's address, set by the server
     int status = 0; // after a parse error: 400, 414, 431, 501 or 505

@@ -10,6 +10,7 @@
 #include "base/Logger.h"
 #include "base/Timestamp.h"
 #include "http/Cgi.h"
+#include "http/ChunkedDecoder.h"
 #include "http/HttpParser.h"
 #include "http/HttpRequest.h"
 #include "http/HttpResponse.h"
@@ -24,6 +25,7 @@
 /// idle keep-alive connection holds none.
 struct Exchange {
     HttpParser parser;
+    ChunkedDecoder chunks; // the body, when it comes in chunks
     HttpRequest request;
     bool headComplete = false; // the parser is done with this request
     size_t requestLength = 0; // head and body of the request answered
@@ -34,6 +36,7 @@ struct Exchange {
     void reset()
     {
         parser.reset();
+        chunks.reset();
         request.clear();
         headComplete = false;
         requestLength = 0;
@@ -140,6 +143,22 @@ int64_t requestDueMs(const TcpConnectionPtr &conn, const HttpSession &s,
     int64_t periods = 1 + static_cast<int64_t>(bodyIn / kBodyBytesPerTimeout);
     return x.startMs + periods * timeout;
 }
+
+/// Decodes the chunks that have come where they lie, so the body ends up
+/// right after the head as a Content-Length body would, and takes the
+/// framing's bytes out of the input. The body's length so far stands in
+/// for Content-Length: /echo and the scripts' CONTENT_LENGTH read it.
+ChunkedDecoder::Result decodeChunks(Buffer &in, Exchange &x, long long maxBody)
+{
+    size_t head = x.parser.headLength();
+    size_t len = in.readableBytes() - head;
+    size_t coded = len;
+    auto r = x.chunks.decode(in.content() + head, len, maxBody);
+    in.unwrite(coded - len);
+    x.request.contentLength = static_cast<long long>(x.chunks.decoded());
+    x.requestLength = head + x.chunks.decoded();
+    return r;
+}
 } // namespace
 
 HttpServer::HttpServer(const Config &cfg, TcpServer &tcp, Cgi &cgi, int rootFd)
@@ -153,8 +172,10 @@ HttpServer::HttpServer(const Config &cfg, TcpServer &tcp, Cgi &cgi, int rootFd)
         [this](const TcpConnectionPtr &c) { onWriteComplete(c); });
     // Room for the largest request we take, and one byte more: the parser
     // tells a head past its limit (414, 431) by that byte, which must fit
-    // even when no body may follow.
-    tcp_.setInputLimit(kMaxHeadBytes + 1 + static_cast<size_t>(cfg_.maxBody));
+    // even when no body may follow. A chunked body may bring a trailer
+    // section after it, with the same limit as a head.
+    tcp_.setInputLimit(kMaxHeadBytes + 1 + static_cast<size_t>(cfg_.maxBody) +
+                       kMaxTrailerBytes);
 }
 
 HttpServer::~HttpServer() = default;
@@ -309,7 +330,17 @@ bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s,
         x.requestLength =
             x.parser.headLength() + static_cast<size_t>(req.contentLength);
     }
-    if (in.readableBytes() < x.requestLength) {
+    bool whole = in.readableBytes() >= x.requestLength;
+    if (req.chunked) {
+        auto chunks = decodeChunks(in, x, cfg_.maxBody);
+        if (chunks == ChunkedDecoder::kError) {
+            resp.setError(x.chunks.status());
+            respond(conn, s, resp, x.chunks.status());
+            return false;
+        }
+        whole = chunks == ChunkedDecoder::kComplete;
+    }
+    if (!whole) {
         if (x.startMs < 0) // a head that came whole in one read
             x.startMs = conn->loop()->pollReturnMs();
         return false; // the body is still on its way

@@ -42,6 +42,11 @@ class Buffer
     {
         return {peek(), readableBytes()};
     }
+    /// The content, to change in place (a chunked body is decoded there).
+    char *content()
+    {
+        return storage_.get() + readerIndex_;
+    }
 
     /// Drops n bytes from the front.
     void retrieve(size_t n)
@@ -54,6 +59,11 @@ class Buffer
     void retrieveAll()
     {
         readerIndex_ = writerIndex_ = 0;
+    }
+    /// Drops n bytes from the end.
+    void unwrite(size_t n)
+    {
+        writerIndex_ -= std::min(n, readableBytes());
     }
 
     void append(const char *data, size_t n)

@@ -34,6 +34,7 @@ const char *const kValidRequests[] = {
     "\r\n\n\r\nGET / HTTP/1.0\r\n\r\n",
     "GET http://example.com/p?q HTTP/1.1\r\nHost: example.com\r\n\r\n",
     "OPTIONS ?only-query HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    "POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \tChunked ,\r\n\r\n",
 };
 
 struct Bad {
@@ -54,7 +55,23 @@ const Bad kBadRequests[] = {
      "Content-Length: 2\r\n\r\n",
      400},
     {"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400},
-    {"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", 501},
+    // Transfer-Encoding: only chunked, once, last, alone (ChunkedDecoder).
+    {"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+    {"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+     501},
+    {"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip,chunked\r\n\r\n",
+     501},
+    {"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+     "Transfer-Encoding: chunked\r\n\r\n",
+     400},
+    {"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: ,\r\n\r\n", 400},
+    {"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+     "Content-Length: 3\r\n\r\n",
+     400},
+    {"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
+     "Transfer-Encoding: chunked\r\n\r\n",
+     400},
+    {"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
     {"BREW / HTTP/1.1\r\nHost: h\r\n\r\n", 501},
     {"get / HTTP/1.1\r\nHost: h\r\n\r\n", 501},
     {"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505},
@@ -96,7 +113,7 @@ Outcome outcomeOf(HttpParser::Result r, const HttpParser &p,
     f.append(req.method).append("|").append(req.target).append("|");
     f.append(req.path).append("|").append(req.query).append("|");
     f += std::to_string(req.minorVersion) + "|" +
-         std::to_string(req.contentLength);
+         std::to_string(req.contentLength) + (req.chunked ? "|chunked" : "");
     for (const HttpHeader &h : req.headers)
         f.append("|").append(h.name).append(":").append(h.value);
     return o;
@@ -247,6 +264,16 @@ void testKeepAlive()
     CHECK(keepAliveOf("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
     CHECK(keepAliveOf("GET / HTTP/1.0\r\nConnection: x\r\n"
                       "Connection: keep-alive\r\n\r\n"));
+}
+
+/// A chunked body is the decoder's to frame: the head says only that it
+/// comes, and Content-Length stays 0.
+void testChunkedIsMarked()
+{
+    CHECK_EQ(feedWhole("POST / HTTP/1.1\r\nHost: h\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n")
+                 .fields,
+             "POST|/|/||1|0|chunked|Host:h|Transfer-Encoding:chunked");
 }
 
 void testPipelinedRequestsParseOneAfterAnother()
@@ -429,6 +456,7 @@ int main()
     testErrorsGetTheirStatus();
     testFieldsAndViews();
     testKeepAlive();
+    testChunkedIsMarked();
     testPipelinedRequestsParseOneAfterAnother();
     testLimits();
     testNoReadPastTheEnd();
