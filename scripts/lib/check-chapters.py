@@ -188,10 +188,10 @@ def quoted_in(body, texts):
 
 def diff_sides(body):
     """The old and the new side of a quoted diff; a hunk header is an
-    elision."""
+    elision, as is `...` with or without the diff's leading space."""
     old, new = [], []
     for line in body:
-        if line.startswith("@@"):
+        if line.startswith("@@") or ELISION.match(line.strip()):
             old.append("...")
             new.append("...")
         elif line.startswith("-"):
