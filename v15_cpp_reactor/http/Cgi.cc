@@ -85,7 +85,7 @@ bool scriptPath(std::string_view path, const std::string &index,
     return true;
 }
 
-/// The host part of a Host value: "example.com" of "example.com:8080",
+/// The host part of an authority: "example.com" of "example.com:8080",
 /// "[::1]" of "[::1]:8080".
 std::string_view hostName(std::string_view host)
 {
@@ -127,8 +127,9 @@ bool joinValues(const HttpRequest &req, size_t i, std::string &out)
 
 /// Request headers become HTTP_* variables (RFC 3875 section 4.1.18).
 /// Skipped: the two that have their own variables; Transfer-Encoding, as the
-/// script reads the body decoded, CONTENT_LENGTH bytes long; names with '_',
-/// which would collide with the '-' spelling; and Proxy, which would become
+/// script reads the body decoded, CONTENT_LENGTH bytes long; Host, whose
+/// HTTP_HOST is the host the request names (buildEnv); names with '_', which
+/// would collide with the '-' spelling; and Proxy, which would become
 /// HTTP_PROXY, a variable many HTTP libraries obey ("httpoxy").
 void addHeaderVariables(const HttpRequest &req, std::vector<std::string> &env)
 {
@@ -138,7 +139,7 @@ void addHeaderVariables(const HttpRequest &req, std::vector<std::string> &env)
         if (equalsIgnoreCase(name, "Content-Type") ||
             equalsIgnoreCase(name, "Content-Length") ||
             equalsIgnoreCase(name, "Transfer-Encoding") ||
-            equalsIgnoreCase(name, "Proxy") ||
+            equalsIgnoreCase(name, "Host") || equalsIgnoreCase(name, "Proxy") ||
             name.find('_') != std::string_view::npos ||
             !joinValues(req, i, value))
             continue;
@@ -238,12 +239,14 @@ std::vector<std::string> Cgi::buildEnv(const HttpRequest &req,
                                        const Script &script) const
 {
     const std::string_view *type = req.header("Content-Type");
-    const std::string_view *host = req.header("Host");
     std::vector<std::string> env = {
         "GATEWAY_INTERFACE=CGI/1.1",
         "SERVER_SOFTWARE=reactor-course",
         "SERVER_PROTOCOL=HTTP/1." + std::to_string(req.minorVersion),
-        joined("SERVER_NAME", host ? hostName(*host) : "localhost"),
+        // The host the request names: an absolute-form target's authority
+        // takes Host's place (RFC 9112 3.2.2).
+        joined("SERVER_NAME",
+               req.host.empty() ? "localhost" : hostName(req.host)),
         "SERVER_PORT=" + std::to_string(cfg_.port),
         joined("REQUEST_METHOD", req.method),
         joined("REQUEST_URI", req.target),
@@ -262,6 +265,8 @@ std::vector<std::string> Cgi::buildEnv(const HttpRequest &req,
         env.push_back("CONTENT_LENGTH=" + std::to_string(req.contentLength));
     if (type != nullptr)
         env.push_back(joined("CONTENT_TYPE", *type));
+    if (!req.host.empty())
+        env.push_back(joined("HTTP_HOST", req.host));
     addHeaderVariables(req, env);
     return env;
 }

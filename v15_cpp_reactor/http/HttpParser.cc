@@ -4,8 +4,12 @@
 /// gets the answer a parse of that prefix from scratch would give.
 #include "http/HttpParser.h"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <cassert>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 namespace
@@ -40,19 +44,89 @@ bool isWhiteSpace(char c)
     return c == ' ' || c == '\t';
 }
 
-/// A server must accept the absolute form "http://host/path?query" too (RFC
-/// 9112 3.2.2): what follows the host is the path and query.
-std::string_view originForm(std::string_view target)
+/// The characters of a name or an IPv4 address in a host (reg-name, RFC
+/// 3986 3.2.2): unreserved, percent-encoded and sub-delims.
+bool isRegNameChar(unsigned char c)
 {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+           (c >= 'A' && c <= 'Z') ||
+           (c != '\0' && std::strchr("-._~%!$&'()*+,;=", c) != nullptr);
+}
+
+/// The text between the brackets of "[::1]": an IPv6 address, as
+/// inet_pton reads one.
+bool isIpv6Literal(std::string_view text)
+{
+    in6_addr addr;
+    return text.size() < INET6_ADDRSTRLEN &&
+           inet_pton(AF_INET6, std::string(text).c_str(), &addr) == 1;
+}
+
+/// host [":" port], the value of Host and the authority of an
+/// absolute-form target alike (RFC 9112 3.2, RFC 3986 3.2.2): a name, an
+/// IPv4 address or a bracketed IPv6 one, never empty, and a port of digits
+/// only. No "user@" before the host: an http URI has none (RFC 9110
+/// 4.2.4). RFC 9112 3.2 requires 400 for any other value, such as "a b".
+bool validAuthority(std::string_view value)
+{
+    size_t hostEnd = 0;
+    if (!value.empty() && value[0] == '[') {
+        size_t bracket = value.find(']');
+        if (bracket == std::string_view::npos ||
+            !isIpv6Literal(value.substr(1, bracket - 1)))
+            return false;
+        hostEnd = bracket + 1;
+    } else {
+        while (hostEnd < value.size() &&
+               isRegNameChar(static_cast<unsigned char>(value[hostEnd])))
+            hostEnd++;
+        if (hostEnd == 0)
+            return false;
+    }
+    std::string_view port = value.substr(hostEnd);
+    if (port.empty())
+        return true;
+    return port[0] == ':' &&
+           port.find_first_not_of("0123456789", 1) == std::string_view::npos;
+}
+
+/// ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), a scheme (RFC 3986 3.1).
+bool isSchemeChar(char c, bool first)
+{
+    bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    return letter || (!first && ((c >= '0' && c <= '9') || c == '+' ||
+                                 c == '-' || c == '.'));
+}
+
+/// Whether the target starts with a scheme, "name:": then it is in
+/// absolute form, not a path.
+bool hasScheme(std::string_view target)
+{
+    size_t i = 0;
+    while (i < target.size() && isSchemeChar(target[i], i == 0))
+        i++;
+    return i > 0 && i < target.size() && target[i] == ':';
+}
+
+/// A server must accept the absolute form "http://host/path?query" too (RFC
+/// 9112 3.2.2), and then use its authority, not Host, as the host. Splits
+/// target into authority (empty for the origin form) and what follows it.
+/// False for a scheme other than http or https (any case) or an authority
+/// Host could not be.
+bool splitAbsoluteForm(std::string_view &target, std::string_view &authority)
+{
+    if (!hasScheme(target))
+        return true;
     for (std::string_view scheme : {"http://", "https://"}) {
         if (!equalsIgnoreCase(target.substr(0, scheme.size()), scheme))
             continue;
         target.remove_prefix(scheme.size());
-        size_t pathStart = target.find_first_of("/?");
-        return pathStart == std::string_view::npos ? std::string_view()
-                                                   : target.substr(pathStart);
+        size_t pathStart = std::min(target.find_first_of("/?"), target.size());
+        authority = target.substr(0, pathStart);
+        target.remove_prefix(pathStart);
+        return validAuthority(authority);
     }
-    return target;
+    return false;
 }
 
 /// Digits only, and small enough: "+5", "0x10", " 5", "" are all refused.
@@ -211,7 +285,11 @@ int HttpParser::parseRequestLine(const char *data, size_t end)
     method_ = spanOf(line.substr(0, sp1));
     target_ = spanOf(target);
     minorVersion_ = v[7] == '0' ? 0 : 1; // 1.2 and later read as 1.1
-    std::string_view origin = originForm(target);
+    std::string_view origin = target;
+    std::string_view authority;
+    if (!splitAbsoluteForm(origin, authority))
+        return 400;
+    host_ = spanOf(authority);
     size_t q = origin.find('?');
     path_ = spanOf(origin.substr(0, q));
     if (q != std::string_view::npos)
@@ -254,20 +332,6 @@ int HttpParser::parseHeaderLine(const char *data, size_t end)
     return 0;
 }
 
-/// Host is uri-host [":" port] (RFC 9112 3.2): a name, an IPv4 address or
-/// a bracketed IPv6 one, in the characters of RFC 3986 3.2.2. Section 3.2
-/// requires 400 for any other value, such as "a b".
-static bool validHost(std::string_view value)
-{
-    for (unsigned char c : value)
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-              (c >= 'A' && c <= 'Z') ||
-              std::string_view("-._~%!$&'()*+,;=:[]").find(char(c)) !=
-                  std::string_view::npos))
-            return false;
-    return true;
-}
-
 /// How the body is framed, once all headers are in. Returns 0 or a status.
 int HttpParser::checkFraming(const char *data)
 {
@@ -277,8 +341,10 @@ int HttpParser::checkFraming(const char *data)
         std::string_view name = viewOf(data, f.name);
         long long n;
         if (equalsIgnoreCase(name, "Host")) {
-            if (!validHost(viewOf(data, f.value)))
+            if (!validAuthority(viewOf(data, f.value)))
                 return 400;
+            if (host_.begin == host_.end) // no absolute-form target named one
+                host_ = f.value;
             hosts++;
         } else if (equalsIgnoreCase(name, "Transfer-Encoding")) {
             int status = addCodings(viewOf(data, f.value));
@@ -345,6 +411,7 @@ void HttpParser::fill(const char *data, HttpRequest &req) const
     bool parsed = !req.method.empty();
     req.path = parsed && path_.begin == path_.end ? "/" : viewOf(data, path_);
     req.query = viewOf(data, query_);
+    req.host = viewOf(data, host_);
     req.minorVersion = minorVersion_;
     req.headers.clear();
     for (const Field &f : fields_)

@@ -75,6 +75,7 @@ class HttpParser
     Span target_;
     Span path_; // empty: the path is "/"
     Span query_;
+    Span host_; // empty: neither an absolute-form target nor Host named one
     int minorVersion_ = 1;
     long long contentLength_ = 0;
     bool chunked_ = false; // Transfer-Encoding: chunked

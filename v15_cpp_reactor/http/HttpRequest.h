@@ -19,6 +19,7 @@ class HttpRequest
     std::string_view target; // as sent, still percent-encoded
     std::string_view path; // target up to '?' (origin form, RFC 9112 3.2)
     std::string_view query; // after '?', empty if none
+    std::string_view host; // an absolute-form target's authority, else Host
     int minorVersion = 1; // HTTP/1.0 or HTTP/1.1
     std::vector<HttpHeader> headers;
     long long contentLength = 0; // 0 without Content-Length

@@ -55,6 +55,10 @@ const Bad kBadRequests[] = {
      "Content-Length: 2\r\n\r\n",
      400},
     {"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400},
+    {"GET http://foo@h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+    {"GET http://[::1/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+    {"GET ftp://h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+    {"GET / HTTP/1.1\r\nHost: h:80x\r\n\r\n", 400},
     // Transfer-Encoding: only chunked, once, last, alone (ChunkedDecoder).
     {"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
     {"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
@@ -215,6 +219,66 @@ void testErrorsGetTheirStatus()
                          check::quoted(bad.text).c_str());
         CHECK_EQ(o.result, HttpParser::kError);
     }
+}
+
+int statusOf(const std::string &text)
+{
+    Outcome o = feedWhole(text);
+    return o.result == HttpParser::kError ? o.status : 0;
+}
+
+/// Host and an absolute-form target's authority are checked alike, and the
+/// authority takes Host's place (RFC 9112 3.2.2).
+void testAuthority()
+{
+    const char *good[] = {"localhost", "127.0.0.1:8080", "[::1]", "[::1]:8080",
+                          "a.b-c:"};
+    const char *bad[] = {"",
+                         "localhost:80x",
+                         "localhost:80:80",
+                         "localhost::80",
+                         "foo@x",
+                         "[::1",
+                         "[zz]",
+                         "::1",
+                         "[::1]x",
+                         ":80",
+                         "a b"};
+    for (std::string authority : good) {
+        if (!CHECK_EQ(
+                statusOf("GET / HTTP/1.1\r\nHost: " + authority + "\r\n\r\n"),
+                0) ||
+            !CHECK_EQ(statusOf("GET http://" + authority +
+                               "/p HTTP/1.1\r\nHost: h\r\n\r\n"),
+                      0))
+            std::fprintf(stderr, "    for %s\n", authority.c_str());
+    }
+    for (std::string authority : bad) {
+        if (!CHECK_EQ(
+                statusOf("GET / HTTP/1.1\r\nHost: " + authority + "\r\n\r\n"),
+                400) ||
+            !CHECK_EQ(statusOf("GET http://" + authority +
+                               "/p HTTP/1.1\r\nHost: h\r\n\r\n"),
+                      400))
+            std::fprintf(stderr, "    for %s\n", authority.c_str());
+    }
+    CHECK_EQ(statusOf("GET http:/p HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+    CHECK_EQ(statusOf("GET HTTPS://h HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+
+    std::string text =
+        "GET http://[::1]:8080?q HTTP/1.1\r\nHost: other\r\n\r\n";
+    HttpParser parser;
+    HttpRequest req;
+    CHECK_EQ(parser.parse(text.data(), text.size(), req),
+             HttpParser::kComplete);
+    CHECK_EQ(req.host, "[::1]:8080");
+    CHECK_EQ(req.path, "/");
+    CHECK_EQ(req.query, "q");
+    text = "GET /p HTTP/1.1\r\nHost: named\r\n\r\n";
+    parser.reset();
+    CHECK_EQ(parser.parse(text.data(), text.size(), req),
+             HttpParser::kComplete);
+    CHECK_EQ(req.host, "named");
 }
 
 void testFieldsAndViews()
@@ -454,6 +518,7 @@ int main()
     testEveryWayOfFeedingGivesOneAnswer();
     testEveryProperPrefixNeedsMore();
     testErrorsGetTheirStatus();
+    testAuthority();
     testFieldsAndViews();
     testKeepAlive();
     testChunkedIsMarked();
