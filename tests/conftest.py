@@ -42,7 +42,7 @@ REPO = TESTS_DIR.parent
 FEATURES = {
     "echo", "client", "concurrent", "fork", "robust_io", "threads", "daemon",
     "http", "static", "cgi", "keepalive", "config", "fastcgi", "logging",
-    "eventloop", "threadpool", "reactor", "chunked_requests",
+    "eventloop", "threadpool", "reactor", "chunked_requests", "ipv6",
 }
 PROTOCOLS = {"echo", "http"}
 READY_TIMEOUT = 5.0  # seconds for the ready line
@@ -54,7 +54,8 @@ SANITIZER_REPORTS = (
     "WARNING: ThreadSanitizer",
     "ERROR: LeakSanitizer",
 )
-READY_LINE = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
+# The address as -b gave it; an IPv6 one in brackets (ipv6 stages).
+READY_LINE = re.compile(rb"listening on (127\.0\.0\.1|\[[0-9a-f:]+\]):(\d+)")
 LOG_SCAN_LIMIT = 8 << 20  # bytes: larger *.log files are not scanned
 
 
@@ -443,7 +444,8 @@ class Server:
                 f"first line of stdout is {line!r}, "
                 "not 'listening on 127.0.0.1:PORT'"
             )
-        self.port = int(m.group(1))
+        self.addr = m.group(1).decode().strip("[]")
+        self.port = int(m.group(2))
         # Keep draining stdout so a chatty server never blocks on the pipe.
         threading.Thread(target=self._drain, daemon=True).start()
         return self

@@ -31,16 +31,26 @@ std::string pathFrom(const std::string &dir, const std::string &path)
     return path[0] == '/' ? path : dir + "/" + path;
 }
 
+/// ADDR:PORT, an IPv4 address or a bracketed IPv6 one: "127.0.0.1:8080",
+/// "[::1]:8080", "[::]:8080".
 std::string setListen(Config &cfg, const std::string &value,
                       const std::string &)
 {
+    bool bracketed = !value.empty() && value[0] == '[';
     size_t colon = value.rfind(':');
-    if (colon == std::string::npos || colon >= INET_ADDRSTRLEN)
-        return "listen wants ADDR:PORT, such as 127.0.0.1:8080";
-    std::string addr = value.substr(0, colon);
+    if (bracketed && (colon == std::string::npos || value[colon - 1] != ']'))
+        colon = std::string::npos;
+    if (colon == std::string::npos)
+        return "listen wants ADDR:PORT, such as 127.0.0.1:8080 or [::1]:8080";
+    std::string addr =
+        bracketed ? value.substr(1, colon - 2) : value.substr(0, colon);
     in_addr unused;
-    if (inet_pton(AF_INET, addr.c_str(), &unused) != 1)
-        return "listen: not an IPv4 address";
+    in6_addr unused6;
+    if (bracketed && inet_pton(AF_INET6, addr.c_str(), &unused6) != 1)
+        return "listen: not an IPv6 address between the brackets";
+    if (!bracketed && inet_pton(AF_INET, addr.c_str(), &unused) != 1)
+        return "listen: not an IPv4 address (an IPv6 one goes in brackets, "
+               "[::1]:8080)";
     long long port;
     if (!parseNumber(value.substr(colon + 1), 0, 65535, port))
         return "listen: the port must be a number from 0 to 65535";

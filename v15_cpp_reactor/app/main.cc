@@ -61,7 +61,8 @@ int parseFlagNumber(const char *text, long long min, long long max,
 // read before the second pass lets every other flag override it.
 void parseArgs(int argc, char **argv, Config &cfg, bool firstPass)
 {
-    struct in_addr unused;
+    sockaddr_storage unused;
+    socklen_t unusedLen;
     int opt;
     opterr = 0; // our own one-line message, not getopt's
     optind = 1; // start over: the second pass reads argv again
@@ -71,8 +72,8 @@ void parseArgs(int argc, char **argv, Config &cfg, bool firstPass)
             continue;
         switch (opt) {
         case 'b':
-            if (inet_pton(AF_INET, optarg, &unused) != 1)
-                usageError("bad IPv4 address", optarg);
+            if (!Socket::parseAddress(optarg, 0, unused, unusedLen))
+                usageError("bad IPv4 or IPv6 address", optarg);
             cfg.addr = optarg;
             break;
         case 'p':
@@ -309,7 +310,7 @@ int main(int argc, char **argv)
     // Built before the ready line, so that its startup warnings (php-cgi
     // not found) are on stderr by then, as in the C stages.
     Server server(cfg, std::move(listenFd), rootFd);
-    printf("listening on %s:%d\n", cfg.addr.c_str(), cfg.port);
+    printf("listening on %s\n", Socket::hostPort(cfg.addr, cfg.port).c_str());
     fflush(stdout); // stdout is a pipe under a test: flush, or it waits
     return server.run(std::move(signals));
 }

@@ -44,7 +44,7 @@ void Acceptor::close()
 void Acceptor::handleRead()
 {
     for (int i = 0; i < kAcceptsPerWakeup && listenFd_; i++) {
-        struct sockaddr_in peer = {};
+        sockaddr_storage peer = {};
         socklen_t len = sizeof peer;
         int fd =
             accept4(listenFd_.get(), reinterpret_cast<struct sockaddr *>(&peer),

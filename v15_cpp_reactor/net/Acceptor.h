@@ -17,7 +17,8 @@ class EventLoop;
 class Acceptor : NonCopyable
 {
   public:
-    using NewConnectionCallback = std::function<void(Fd, const sockaddr_in &)>;
+    using NewConnectionCallback =
+        std::function<void(Fd, const sockaddr_storage &)>;
 
     Acceptor(EventLoop *loop, Fd listenFd, NewConnectionCallback cb);
     ~Acceptor();

@@ -18,7 +18,7 @@ constexpr int kListenBacklog = 4096;
 
 std::string failure(const char *call, const std::string &addr, int port)
 {
-    return std::string(call) + " " + addr + ":" + std::to_string(port) + ": " +
+    return std::string(call) + " " + Socket::hostPort(addr, port) + ": " +
            strerror(errno);
 }
 } // namespace
@@ -26,16 +26,42 @@ std::string failure(const char *call, const std::string &addr, int port)
 namespace Socket
 {
 
+bool parseAddress(const std::string &addr, int port, sockaddr_storage &sa,
+                  socklen_t &len)
+{
+    sa = sockaddr_storage{};
+    auto *in = reinterpret_cast<sockaddr_in *>(&sa);
+    auto *in6 = reinterpret_cast<sockaddr_in6 *>(&sa);
+    if (inet_pton(AF_INET, addr.c_str(), &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons(static_cast<uint16_t>(port));
+        len = sizeof *in;
+        return true;
+    }
+    if (inet_pton(AF_INET6, addr.c_str(), &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(static_cast<uint16_t>(port));
+        len = sizeof *in6;
+        return true;
+    }
+    return false;
+}
+
+std::string hostPort(const std::string &addr, int port)
+{
+    bool ipv6 = addr.find(':') != std::string::npos;
+    return (ipv6 ? "[" + addr + "]" : addr) + ":" + std::to_string(port);
+}
+
 Fd listenOn(const std::string &addr, int port, std::string &err)
 {
-    struct sockaddr_in sa = {};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(static_cast<uint16_t>(port));
-    if (inet_pton(AF_INET, addr.c_str(), &sa.sin_addr) != 1) {
-        err = "bad IPv4 address '" + addr + "'";
+    sockaddr_storage sa;
+    socklen_t len;
+    if (!parseAddress(addr, port, sa, len)) {
+        err = "bad IPv4 or IPv6 address '" + addr + "'";
         return Fd();
     }
-    Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    Fd fd(socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) {
         err = std::string("socket: ") + strerror(errno);
         return Fd();
@@ -43,8 +69,12 @@ Fd listenOn(const std::string &addr, int port, std::string &err)
     // A restarted server may bind while old connections sit in TIME_WAIT.
     int on = 1;
     setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    if (bind(fd.get(), reinterpret_cast<struct sockaddr *>(&sa), sizeof sa) <
-        0) {
+    // "::" takes IPv4 clients too, as ::ffff:a.b.c.d (ipv6(7)): said here,
+    // not left to the net.ipv6.bindv6only sysctl.
+    int off = 0;
+    if (sa.ss_family == AF_INET6)
+        setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    if (bind(fd.get(), reinterpret_cast<struct sockaddr *>(&sa), len) < 0) {
         err = failure("bind", addr, port);
         return Fd();
     }
@@ -63,11 +93,30 @@ Fd listenOn(const std::string &addr, int port, std::string &err)
 
 int localPort(int fd)
 {
-    struct sockaddr_in sa = {};
+    sockaddr_storage sa = {};
     socklen_t len = sizeof sa;
     if (getsockname(fd, reinterpret_cast<struct sockaddr *>(&sa), &len) < 0)
         return -1;
-    return ntohs(sa.sin_port);
+    if (sa.ss_family == AF_INET6)
+        return ntohs(reinterpret_cast<sockaddr_in6 *>(&sa)->sin6_port);
+    return ntohs(reinterpret_cast<sockaddr_in *>(&sa)->sin_port);
+}
+
+std::string addressText(const sockaddr_storage &sa)
+{
+    char text[INET6_ADDRSTRLEN] = "";
+    if (sa.ss_family == AF_INET6) {
+        const in6_addr &a =
+            reinterpret_cast<const sockaddr_in6 &>(sa).sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(&a))
+            inet_ntop(AF_INET, &a.s6_addr[12], text, sizeof text);
+        else
+            inet_ntop(AF_INET6, &a, text, sizeof text);
+    } else {
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in &>(sa).sin_addr,
+                  text, sizeof text);
+    }
+    return text;
 }
 
 void setNoDelay(int fd)

@@ -10,6 +10,7 @@
 
 #include "net/Channel.h"
 #include "net/EventLoop.h"
+#include "net/Socket.h"
 
 namespace
 {
@@ -20,11 +21,11 @@ constexpr size_t kLingerBytes = 65536; // and how much it reads and drops
 // The channel is made from the parameter: members start in declaration
 // order, and socket_ comes after channel_.
 TcpConnection::TcpConnection(EventLoop *loop, Fd socket,
-                             const sockaddr_in &peer, const Shared &shared)
+                             const sockaddr_storage &peer, const Shared &shared)
     : loop_(loop), shared_(shared), lastProgressMs_(loop->pollReturnMs()),
-      channel_(loop, socket.get()), socket_(std::move(socket))
+      channel_(loop, socket.get()), socket_(std::move(socket)),
+      peerAddress_(Socket::addressText(peer))
 {
-    inet_ntop(AF_INET, &peer.sin_addr, peerAddress_, sizeof peerAddress_);
     channel_.setReadCallback([this] { handleRead(); });
     channel_.setWriteCallback([this] { handleWrite(); });
     channel_.setCloseCallback([this] { handleClose(); });

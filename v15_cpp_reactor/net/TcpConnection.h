@@ -8,10 +8,9 @@
 #include <netinet/in.h>
 #include <sys/types.h>
 
-#include <arpa/inet.h>
-
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -39,7 +38,7 @@ class TcpConnection : NonCopyable,
     };
 
     /// shared must outlive the connection.
-    TcpConnection(EventLoop *loop, Fd socket, const sockaddr_in &peer,
+    TcpConnection(EventLoop *loop, Fd socket, const sockaddr_storage &peer,
                   const Shared &shared);
     ~TcpConnection();
 
@@ -47,7 +46,7 @@ class TcpConnection : NonCopyable,
     {
         return loop_;
     }
-    /// The peer's IPv4 address as text ("127.0.0.1").
+    /// The peer's address as text ("127.0.0.1", "::1").
     std::string_view peerAddress() const
     {
         return peerAddress_;
@@ -167,5 +166,5 @@ class TcpConnection : NonCopyable,
     State state_ = kConnected;
     bool peerShutDown_ = false; // read() returned 0
     bool lingerWhenSent_ = true; // in kDraining: linger, or close at once
-    char peerAddress_[INET_ADDRSTRLEN] = "";
+    std::string peerAddress_;
 };

@@ -13,7 +13,7 @@
 TcpServer::TcpServer(EventLoop *baseLoop, Fd listenFd)
     : baseLoop_(baseLoop), acceptor_(std::make_unique<Acceptor>(
                                baseLoop, std::move(listenFd),
-                               [this](Fd socket, const sockaddr_in &peer) {
+                               [this](Fd socket, const sockaddr_storage &peer) {
                                    newConnection(std::move(socket), peer);
                                })),
       pool_(std::make_unique<EventLoopThreadPool>(baseLoop))
@@ -52,7 +52,7 @@ TcpServer::LoopSlot *TcpServer::slotOf(EventLoop *loop)
     return nullptr;
 }
 
-void TcpServer::newConnection(Fd socket, const sockaddr_in &peer)
+void TcpServer::newConnection(Fd socket, const sockaddr_storage &peer)
 {
     Socket::setNoDelay(socket.get());
     LoopSlot *slot = slotOf(pool_->nextLoop());
@@ -68,7 +68,8 @@ void TcpServer::newConnection(Fd socket, const sockaddr_in &peer)
         [this, slot, fd, peer] { establish(slot, Fd(fd), peer); });
 }
 
-void TcpServer::establish(LoopSlot *slot, Fd socket, const sockaddr_in &peer)
+void TcpServer::establish(LoopSlot *slot, Fd socket,
+                          const sockaddr_storage &peer)
 {
     auto conn = std::make_shared<TcpConnection>(slot->loop, std::move(socket),
                                                 peer, slot->shared);

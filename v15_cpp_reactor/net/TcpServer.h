@@ -18,7 +18,7 @@
 class Acceptor;
 class EventLoop;
 class EventLoopThreadPool;
-struct sockaddr_in;
+struct sockaddr_storage;
 
 class TcpServer : NonCopyable
 {
@@ -74,8 +74,8 @@ class TcpServer : NonCopyable
         TcpConnection::Shared shared;
     };
 
-    void newConnection(Fd socket, const sockaddr_in &peer);
-    void establish(LoopSlot *slot, Fd socket, const sockaddr_in &peer);
+    void newConnection(Fd socket, const sockaddr_storage &peer);
+    void establish(LoopSlot *slot, Fd socket, const sockaddr_storage &peer);
     LoopSlot *slotOf(EventLoop *loop);
 
     EventLoop *baseLoop_;

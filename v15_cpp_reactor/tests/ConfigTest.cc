@@ -76,6 +76,10 @@ void testEveryKeyOfAGoodFile()
     std::string dir = (scratch / "etc").string();
     CHECK_EQ(l.cfg.addr, "0.0.0.0");
     CHECK_EQ(l.cfg.port, 9090);
+    Loaded v6 = load("listen = [::1]:8080\n");
+    CHECK(v6.ok);
+    CHECK_EQ(v6.cfg.addr, "::1");
+    CHECK_EQ(v6.cfg.port, 8080);
     CHECK_EQ(l.cfg.root, dir + "/site");
     CHECK_EQ(l.cfg.index, "home.html");
     CHECK_EQ(l.cfg.keepaliveTimeout, 5);
@@ -176,6 +180,10 @@ void testEachMistakeNamesFileAndLine()
         {"listen = 127.0.0.1:", "the port must be a number"},
         {"listen = 127.0.0.1", "listen wants ADDR:PORT"},
         {"listen = 999.0.0.1:8080", "not an IPv4 address"},
+        {"listen = ::1:8080", "an IPv6 one goes in brackets"},
+        {"listen = [::1:8080", "listen wants ADDR:PORT"},
+        {"listen = [zz]:8080", "not an IPv6 address"},
+        {"listen = [::1]:x", "the port must be a number"},
         {"daemon = maybe", "daemon is on or off"},
         {"log_level = loud", "log_level is error, warn or info"},
         {"index = a/b.html", "index must be a file name"},
