@@ -266,6 +266,7 @@ static int parse_length(struct slice s, long long *out)
 static int check_framing(struct request *req)
 {
     int hosts = 0, lengths = 0;
+    bool expects = false;
     for (size_t i = 0; i < req->nheaders; i++) {
         const struct header *h = &req->headers[i];
         long long n;
@@ -284,11 +285,19 @@ static int check_framing(struct request *req)
                 (lengths++ > 0 && n != req->content_length))
                 return 400;
             req->content_length = n;
+        } else if (slice_equals(h->name, "Expect") && req->minor_version == 1) {
+            /* 100-continue is the one expectation there is; an HTTP/1.0
+             * request's Expect is ignored (RFC 9110 section 10.1.1). */
+            if (!slice_equals(h->value, "100-continue"))
+                return 417;
+            expects = true;
         }
     }
     /* HTTP/1.1 requires exactly one Host (RFC 9112 section 3.2). */
     if (hosts > 1 || (hosts == 0 && req->minor_version == 1))
         return 400;
+    /* Without a body there is nothing to wait for: no 100 is owed. */
+    req->expects_continue = expects && req->content_length > 0;
     return 0;
 }
 
@@ -299,6 +308,7 @@ long http_parse_request(const char *buf, size_t len, struct request *req)
     req->host = (struct slice){NULL, 0};
     req->nheaders = 0;
     req->content_length = 0;
+    req->expects_continue = false;
     req->body = (struct slice){NULL, 0};
     req->status = 0;
 
@@ -345,6 +355,7 @@ static const struct {
     {408, "Request Timeout"},
     {413, "Content Too Large"},
     {414, "URI Too Long"},
+    {417, "Expectation Failed"},
     {431, "Request Header Fields Too Large"},
     {500, "Internal Server Error"},
     {501, "Not Implemented"},
@@ -431,6 +442,13 @@ static void echo_body(const struct request *req, struct response *resp)
     else
         resp->content_type = "application/octet-stream";
     buf_append(&resp->body, req->body.p, req->body.len);
+}
+
+/* Only POST /echo reads a body: static files answer without it. */
+bool http_reads_body(const struct config *cfg, const struct request *req)
+{
+    (void)cfg;
+    return slice_equals(req->path, "/echo") && http_method_is(req, "POST");
 }
 
 void http_handle(const struct config *cfg, const struct request *req,

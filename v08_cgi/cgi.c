@@ -536,6 +536,20 @@ static int run_script(const struct config *cfg, const struct request *req,
     return status;
 }
 
+bool cgi_reads_body(const struct config *cfg, const struct request *req)
+{
+    char script[MAX_PATH_BYTES];
+    bool php;
+    size_t len = find_script(req->path, script, &php);
+    if (len == 0 ||
+        !(http_method_is(req, "GET") || http_method_is(req, "HEAD") ||
+          http_method_is(req, "POST")))
+        return false;
+    script[len] = '\0'; /* the script itself, without the path info */
+    return check_script(cfg->root_fd, script, php) == 0 &&
+           !(php && cfg->php_cgi == NULL);
+}
+
 bool cgi_serve(const struct config *cfg, const struct request *req,
                struct response *resp)
 {

@@ -17,6 +17,7 @@
 #define READ_CHUNK 16384
 #define IO_TIMEOUT_SECONDS 30 /* a silent client must not hold a thread */
 #define LINGER_BYTES 65536 /* read at most this much after answering */
+#define CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
 
 /* A blocked read or write gives up after the timeout (EAGAIN), so a client
  * that never sends, or never reads, cannot keep its thread forever. */
@@ -43,8 +44,9 @@ static ssize_t read_more(int fd, struct buf *in)
 }
 
 /* Reads one whole request (head and body) into in. Returns 0 when req is
- * ready, 1 when req->status holds an error to answer, -1 when the client left
- * or failed and there is nobody to answer. */
+ * ready, 1 when req->status holds an error to answer, 2 when req is to be
+ * answered without its body (see below), -1 when the client left or failed
+ * and there is nobody to answer. */
 static int read_request(int fd, struct buf *in, struct request *req,
                         const struct config *cfg)
 {
@@ -58,6 +60,15 @@ static int read_request(int fd, struct buf *in, struct request *req,
     if (req->content_length > cfg->max_body) {
         req->status = 413;
         return 1;
+    }
+    /* A client that sent Expect: 100-continue holds its body back until we
+     * answer (RFC 9110 section 10.1.1): 100 Continue if the route reads the
+     * body, else the final answer at once, and the body is never read. */
+    if (req->expects_continue) {
+        if (!http_reads_body(cfg, req))
+            return 2;
+        if (writen(fd, CONTINUE, strlen(CONTINUE)) < 0)
+            return -1;
     }
     size_t total = (size_t)head + (size_t)req->content_length;
     while (in->len < total)
@@ -145,10 +156,10 @@ void conn_serve(struct client *client)
 
     int got = read_request(client->fd, &in, &req, cfg);
     if (got >= 0) {
-        if (got == 0)
-            http_handle(cfg, &req, &resp);
-        else
+        if (got == 1)
             http_error(&resp, req.status);
+        else
+            http_handle(cfg, &req, &resp);
         /* HEAD gets the headers GET would get, errors included: no body. */
         resp.head_only = http_method_is(&req, "HEAD");
         if (send_response(client->fd, &resp) < 0)

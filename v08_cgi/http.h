@@ -39,9 +39,11 @@ struct request {
     struct header headers[MAX_HEADERS];
     size_t nheaders;
     long long content_length; /* 0 without a Content-Length header */
+    bool expects_continue; /* HTTP/1.1 "Expect: 100-continue" and a body:
+                              the client waits for our word to send it */
     struct slice body; /* set by conn.c once the body is in */
     char remote_addr[16]; /* the client's IPv4 address, set by conn.c */
-    int status; /* with HTTP_ERROR: 400, 414, 431, 501, 505 */
+    int status; /* with HTTP_ERROR: 400, 414, 417, 431, 501, 505 */
 };
 
 /* A response is data: a handler fills it, conn.c sends it. */
@@ -78,6 +80,10 @@ void http_add_header(struct response *resp, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Makes resp a small HTML page for an error status. */
 void http_error(struct response *resp, int status);
+/* Whether the route that answers req reads its body. One that does not
+ * answers a client that holds its body back (Expect: 100-continue) at once,
+ * without waiting for it. */
+bool http_reads_body(const struct config *cfg, const struct request *req);
 /* Fills resp with the answer to req. */
 void http_handle(const struct config *cfg, const struct request *req,
                  struct response *resp);

@@ -170,6 +170,31 @@ static void test_authority(void)
     CHECK(slice_equals(req.host, "named"));
 }
 
+/* Expect: 100-continue (any case) marks a request whose body the client
+ * holds back; only with a body, only in HTTP/1.1. Any other expectation is
+ * 417; HTTP/1.0 ignores the header. */
+static void test_expect(void)
+{
+    struct request req;
+    const char *text = "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
+                       "Expect: 100-Continue\r\n\r\n";
+    CHECK(http_parse_request(text, strlen(text), &req) > 0);
+    CHECK(req.expects_continue);
+    text = "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n"
+           "Expect: 100-continue\r\n\r\n";
+    CHECK(http_parse_request(text, strlen(text), &req) > 0);
+    CHECK(!req.expects_continue);
+    text = "POST /echo HTTP/1.0\r\nContent-Length: 5\r\n"
+           "Expect: 100-continue\r\n\r\n";
+    CHECK(http_parse_request(text, strlen(text), &req) > 0);
+    CHECK(!req.expects_continue);
+    CHECK(status_of("GET / HTTP/1.0\r\nExpect: nothing\r\n\r\n") > 0);
+    CHECK(status_of("GET / HTTP/1.1\r\nHost: h\r\nExpect: nothing\r\n\r\n") ==
+          417);
+    CHECK(status_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
+                    "Expect: 100-continue, x\r\n\r\n") == 417);
+}
+
 /* The statuses the server's own code answers with, each with the reason
  * phrase RFC 9110 section 15 gives it: a misspelt or outdated phrase
  * ("Request-URI Too Long") passes every check on the status code. */
@@ -183,6 +208,7 @@ static void test_reason_phrases(void)
         "408 Request Timeout",
         "413 Content Too Large",
         "414 URI Too Long",
+        "417 Expectation Failed",
         "431 Request Header Fields Too Large",
         "500 Internal Server Error",
         "501 Not Implemented",
@@ -248,6 +274,7 @@ int main(void)
     test_fields();
     test_errors();
     test_authority();
+    test_expect();
     test_reason_phrases();
     test_buf();
     test_buf_budget();

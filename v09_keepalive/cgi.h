@@ -18,6 +18,11 @@ char *cgi_find_program(const char *name);
  * so that no script outlives it, and its wait is at most cgi_timeout. */
 void cgi_stop_scripts(void);
 
+/* Whether req names a script that will run, and so reads the body: the
+ * checks cgi_serve makes before it runs one (method, the file, php-cgi), in
+ * its order. */
+bool cgi_reads_body(const struct config *cfg, const struct request *req);
+
 /* If req names a CGI script, runs it, fills resp and returns true; returns
  * false for a path that is not a script (static files answer it). Blocks
  * the calling thread until the script is done or its time is up. */

@@ -18,6 +18,7 @@
 #define READ_CHUNK 16384
 #define IO_TIMEOUT_SECONDS 30 /* a client that never reads loses its thread */
 #define LINGER_BYTES 65536 /* read at most this much after answering */
+#define CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
 
 /* A blocked read (SO_RCVTIMEO) or write (SO_SNDTIMEO) gives up after the
  * timeout with EAGAIN. The read timeout is the keep-alive heartbeat: a
@@ -45,8 +46,9 @@ static ssize_t read_more(int fd, struct buf *in)
 
 /* Reads one whole request (head and body) into in, after whatever earlier
  * requests left there. Returns 0 when req is ready and *length says how many
- * bytes of in it takes, 1 when req->status holds an error to answer, -1 when
- * the client left, failed or idled out and there is nobody to answer. */
+ * bytes of in it takes, 1 when req->status holds an error to answer, 2 when
+ * req is to be answered without its body (see below), -1 when the client
+ * left, failed or idled out and there is nobody to answer. */
 static int read_request(int fd, struct buf *in, struct request *req,
                         const struct config *cfg, size_t *length)
 {
@@ -60,6 +62,15 @@ static int read_request(int fd, struct buf *in, struct request *req,
     if (req->content_length > cfg->max_body) {
         req->status = 413;
         return 1;
+    }
+    /* A client that sent Expect: 100-continue holds its body back until we
+     * answer (RFC 9110 section 10.1.1): 100 Continue if the route reads the
+     * body, else the final answer at once, and the body is never read. */
+    if (req->expects_continue) {
+        if (!http_reads_body(cfg, req))
+            return 2;
+        if (writen(fd, CONTINUE, strlen(CONTINUE)) < 0)
+            return -1;
     }
     size_t total = (size_t)head + (size_t)req->content_length;
     while (in->len < total)
@@ -126,9 +137,9 @@ static void close_gracefully(int fd)
 }
 
 /* Whether the connection stays open after this response: the client must
- * want it, the request must have been read whole (after an error we cannot
- * know where the next request starts), and the per-connection limit must
- * not be reached. */
+ * want it, the request must have been read whole (after an error, or with
+ * its body unread, we cannot know where the next request starts), and the
+ * per-connection limit must not be reached. */
 static bool keep_open(const struct request *req, int got, int served,
                       const struct config *cfg)
 {
@@ -162,10 +173,10 @@ void conn_serve(struct client *client)
         if (got < 0)
             break;
         http_response_init(&resp);
-        if (got == 0)
-            http_handle(cfg, &req, &resp);
-        else
+        if (got == 1)
             http_error(&resp, req.status);
+        else
+            http_handle(cfg, &req, &resp);
         /* HEAD gets the headers GET would get, errors included: no body. */
         resp.head_only = http_method_is(&req, "HEAD");
         bool keep = keep_open(&req, got, served, cfg);

@@ -41,6 +41,8 @@ struct conn {
     size_t request_length; /* bytes of in the request takes */
     size_t lingered; /* bytes read and dropped while lingering */
     int served; /* requests answered on this connection */
+    bool continued; /* this request's Expect: 100-continue is answered */
+    bool body_unread; /* answered without the body its client held back */
     bool keep; /* stay open after this response */
 };
 
@@ -85,7 +87,7 @@ static void linger(struct conn *c)
 /* Whether the connection stays open after this response (as in v09). */
 static bool keep_open(const struct conn *c, int status)
 {
-    return status == 0 && http_keep_alive(&c->req) &&
+    return status == 0 && !c->body_unread && http_keep_alive(&c->req) &&
            c->served + 1 < c->cfg->keepalive_requests;
 }
 
@@ -119,6 +121,16 @@ static void start_response(struct conn *c, int status)
     prepare_output(c, status);
 }
 
+/* The go-ahead to a client that holds its body back. The socket takes these
+ * few bytes unless the client has stopped reading our answers: then it goes.
+ */
+static void send_continue(struct conn *c)
+{
+    static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (write(c->watch.fd, line, sizeof line - 1) != (ssize_t)(sizeof line - 1))
+        c->state = CLOSED;
+}
+
 /* Looks for a whole request in the input: leaves the state READING when
  * more bytes are needed, otherwise starts the response. */
 static void answer_next_request(struct conn *c)
@@ -135,11 +147,21 @@ static void answer_next_request(struct conn *c)
         start_response(c, 413);
         return;
     }
-    size_t total = (size_t)head + (size_t)c->req.content_length;
-    if (c->in.len < total)
+    /* A client that sent Expect: 100-continue holds its body back until we
+     * answer (RFC 9110 section 10.1.1): 100 Continue, once, if the route
+     * reads the body; else the final answer at once, without the body, and
+     * the connection closes after it. */
+    if (c->req.expects_continue && !c->continued) {
+        c->continued = true;
+        c->body_unread = !http_reads_body(c->cfg, &c->req);
+        if (!c->body_unread)
+            send_continue(c);
+    }
+    size_t body = c->body_unread ? 0 : (size_t)c->req.content_length;
+    size_t total = (size_t)head + body;
+    if (c->state == CLOSED || c->in.len < total)
         return; /* the body is still on its way */
-    c->req.body =
-        (struct slice){c->in.data + head, (size_t)c->req.content_length};
+    c->req.body = (struct slice){c->in.data + head, body};
     c->request_length = total;
     start_response(c, 0);
 }
@@ -159,6 +181,7 @@ static void finish_response(struct loop *loop, struct conn *c)
         return;
     }
     buf_consume(&c->in, c->request_length);
+    c->continued = false;
     if (c->in.len == 0)
         buf_free(&c->in); /* nor an input buffer, unless it is pipelining */
     c->served++;

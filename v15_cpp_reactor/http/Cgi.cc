@@ -209,6 +209,12 @@ bool Cgi::wants(const HttpRequest &req) const
     return namesScript(req.path, cfg_.index);
 }
 
+bool Cgi::readsBody(const HttpRequest &req) const
+{
+    Script script;
+    return locate(req, script) && refusal(req, script) == 0;
+}
+
 /// Fills script from req's path; false when it names none (or is a path
 /// StaticFiles will refuse).
 bool Cgi::locate(const HttpRequest &req, Script &script) const

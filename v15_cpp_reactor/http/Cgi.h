@@ -45,6 +45,9 @@ class Cgi
     /// /cgi-bin/; a directory by its index); false means static files
     /// answer it.
     bool wants(const HttpRequest &req) const;
+    /// Whether req names a script that will run, and so reads the body:
+    /// start()'s checks, in its order, without starting it.
+    bool readsBody(const HttpRequest &req) const;
 
     /// Starts the script req names. The request's views may die when this
     /// returns: whatever the job needs is copied. done gets the response,

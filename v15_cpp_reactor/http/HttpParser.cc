@@ -337,6 +337,7 @@ int HttpParser::checkFraming(const char *data)
 {
     int hosts = 0;
     int lengths = 0;
+    bool expects = false;
     for (const Field &f : fields_) {
         std::string_view name = viewOf(data, f.name);
         long long n;
@@ -357,6 +358,12 @@ int HttpParser::checkFraming(const char *data)
                 (lengths++ > 0 && n != contentLength_))
                 return 400;
             contentLength_ = n;
+        } else if (equalsIgnoreCase(name, "Expect") && minorVersion_ == 1) {
+            // 100-continue is the one expectation there is; an HTTP/1.0
+            // request's Expect is ignored (RFC 9110 10.1.1).
+            if (!equalsIgnoreCase(viewOf(data, f.value), "100-continue"))
+                return 417;
+            expects = true;
         }
     }
     // HTTP/1.1 requires exactly one Host (RFC 9112 3.2).
@@ -366,6 +373,8 @@ int HttpParser::checkFraming(const char *data)
     // 6.1), and HTTP/1.0 has no chunked coding: 400, as nginx answers.
     if (chunked_ && (lengths > 0 || minorVersion_ == 0))
         return 400;
+    // Without a body there is nothing to wait for: no 100 is owed.
+    expectsContinue_ = expects && (contentLength_ > 0 || chunked_);
     return 0;
 }
 
@@ -418,6 +427,7 @@ void HttpParser::fill(const char *data, HttpRequest &req) const
         req.headers.push_back(
             HttpHeader{viewOf(data, f.name), viewOf(data, f.value)});
     req.contentLength = contentLength_;
+    req.expectsContinue = expectsContinue_;
     req.chunked = chunked_;
     req.body = {};
 }

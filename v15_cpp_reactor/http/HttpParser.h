@@ -79,5 +79,6 @@ class HttpParser
     int minorVersion_ = 1;
     long long contentLength_ = 0;
     bool chunked_ = false; // Transfer-Encoding: chunked
+    bool expectsContinue_ = false;
     std::vector<Field> fields_;
 };

@@ -24,9 +24,12 @@ class HttpRequest
     std::vector<HttpHeader> headers;
     long long contentLength = 0; // 0 without Content-Length
     bool chunked = false; // the body comes in chunks (ChunkedDecoder)
+    // HTTP/1.1 "Expect: 100-continue" and a body: the client waits for our
+    // word to send it.
+    bool expectsContinue = false;
     std::string_view body; // set by the server once the body is in
     std::string_view remoteAddr; // the peer's address, set by the server
-    int status = 0; // after a parse error: 400, 414, 431, 501 or 505
+    int status = 0; // after a parse error: 400, 414, 417, 431, 501 or 505
 
     /// The first header called name (any case), or nullptr.
     const std::string_view *header(std::string_view name) const;

@@ -39,6 +39,7 @@ constexpr Reason kReasons[] = {
     {410, "Gone"},
     {413, "Content Too Large"},
     {414, "URI Too Long"},
+    {417, "Expectation Failed"},
     {416, "Range Not Satisfiable"},
     {422, "Unprocessable Content"},
     {429, "Too Many Requests"},

@@ -31,6 +31,7 @@ struct Exchange {
     size_t requestLength = 0; // head and body of the request answered
     int64_t startMs = -1; // when the unfinished request began; -1: none
     bool working = false; // a script is producing the answer
+    bool bodyUnread = false; // answered without the body its client held back
     std::unique_ptr<CgiJob> job;
 
     void reset()
@@ -41,6 +42,7 @@ struct Exchange {
         headComplete = false;
         requestLength = 0;
         startMs = -1;
+        bodyUnread = false;
     }
 };
 
@@ -329,6 +331,17 @@ bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s,
         x.headComplete = true;
         x.requestLength =
             x.parser.headLength() + static_cast<size_t>(req.contentLength);
+        // A client that sent Expect: 100-continue holds its body back until
+        // we answer (RFC 9110 10.1.1): 100 Continue if the route reads the
+        // body, else the final answer at once, without the body, and the
+        // connection closes after it.
+        if (req.expectsContinue) {
+            if (!readsBody(req)) {
+                x.bodyUnread = true;
+                return serve(conn, s, x);
+            }
+            conn->send("HTTP/1.1 100 Continue\r\n\r\n");
+        }
     }
     bool whole = in.readableBytes() >= x.requestLength;
     if (req.chunked) {
@@ -347,11 +360,24 @@ bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s,
     }
     req.body = std::string_view(in.peek() + x.parser.headLength(),
                                 static_cast<size_t>(req.contentLength));
-    if (cgi_.wants(req)) {
+    return serve(conn, s, x);
+}
+
+// route()'s order: POST /echo, and the scripts that will run.
+bool HttpServer::readsBody(const HttpRequest &req) const
+{
+    return (req.path == "/echo" && req.methodIs("POST")) || cgi_.readsBody(req);
+}
+
+bool HttpServer::serve(const TcpConnectionPtr &conn, HttpSession &s,
+                       Exchange &x)
+{
+    if (cgi_.wants(x.request)) {
         startScript(conn, x);
         return false;
     }
-    route(s.state->files, req, resp);
+    HttpResponse resp;
+    route(s.state->files, x.request, resp);
     return respond(conn, s, resp, 0);
 }
 
@@ -422,8 +448,8 @@ bool HttpServer::respond(const TcpConnectionPtr &conn, HttpSession &s,
     Exchange &x = exchangeOf(s);
     const HttpRequest &req = x.request;
     resp.headOnly = req.methodIs("HEAD");
-    bool keep = parseError == 0 && req.keepAlive() && !shuttingDown_ &&
-                s.served + 1 < cfg_.keepaliveRequests;
+    bool keep = parseError == 0 && !x.bodyUnread && req.keepAlive() &&
+                !shuttingDown_ && s.served + 1 < cfg_.keepaliveRequests;
     if (!keep)
         resp.connection = "close";
     else if (req.minorVersion == 0)
@@ -447,9 +473,10 @@ bool HttpServer::respond(const TcpConnectionPtr &conn, HttpSession &s,
     if (!keep) {
         s.closing = true;
         // A client that asked to close sends nothing more: close at once.
-        // Otherwise (an error, our limit, a stop) it may still be sending,
-        // and the lingering close keeps its reset from eating our answer.
-        if (parseError == 0 && !req.keepAlive()) {
+        // Otherwise (an error, a body left unread, our limit, a stop) it
+        // may still be sending, and the lingering close keeps its reset
+        // from eating our answer.
+        if (parseError == 0 && !x.bodyUnread && !req.keepAlive()) {
             conn->inputBuffer().retrieve(x.requestLength);
             conn->closeWhenSent(); // it lingers if more bytes came
         } else {

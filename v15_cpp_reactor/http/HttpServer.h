@@ -49,6 +49,13 @@ class HttpServer : NonCopyable
     void answerRequests(const TcpConnectionPtr &conn, HttpSession &s);
     /// One request from the input: false when no more can be answered now.
     bool answerOne(const TcpConnectionPtr &conn, HttpSession &s, Exchange &x);
+    /// Whether the route that answers req reads its body. One that does not
+    /// answers a client that holds its body back (Expect: 100-continue) at
+    /// once, without waiting for it.
+    bool readsBody(const HttpRequest &req) const;
+    /// Answers the request in x, its body in or left unread: a script, or
+    /// route(). Returns whether another request can be answered now.
+    bool serve(const TcpConnectionPtr &conn, HttpSession &s, Exchange &x);
     void route(StaticFiles &files, const HttpRequest &req, HttpResponse &resp);
     void startScript(const TcpConnectionPtr &conn, Exchange &x);
     void scriptDone(const TcpConnectionPtr &conn, HttpResponse &&resp);

@@ -81,6 +81,10 @@ const Bad kBadRequests[] = {
     {"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505},
     {"GET / HTTP/1\r\nHost: h\r\n\r\n", 400},
     {"GET /a\tb HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+    {"GET / HTTP/1.1\r\nHost: h\r\nExpect: nothing\r\n\r\n", 417},
+    {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
+     "Expect: 100-continue, x\r\n\r\n",
+     417},
 };
 
 /// Everything a parse produced, copied out of the buffer so that results
@@ -330,6 +334,31 @@ void testKeepAlive()
                       "Connection: keep-alive\r\n\r\n"));
 }
 
+bool expectsContinueOf(const std::string &text)
+{
+    HttpParser parser;
+    HttpRequest req;
+    CHECK_EQ(parser.parse(text.data(), text.size(), req),
+             HttpParser::kComplete);
+    return req.expectsContinue;
+}
+
+/// Expect: 100-continue (any case) marks a request whose body the client
+/// holds back: only with a body, only in HTTP/1.1, where any other
+/// expectation is 417 (kBadRequests); HTTP/1.0 ignores the header.
+void testExpectContinue()
+{
+    CHECK(
+        expectsContinueOf("POST / HTTP/1.1\r\nHost: h\r\n"
+                          "Content-Length: 5\r\nExpect: 100-Continue\r\n\r\n"));
+    CHECK(!expectsContinueOf(
+        "POST / HTTP/1.1\r\nHost: h\r\n"
+        "Content-Length: 0\r\nExpect: 100-continue\r\n\r\n"));
+    CHECK(!expectsContinueOf("POST / HTTP/1.0\r\nContent-Length: 5\r\n"
+                             "Expect: 100-continue\r\n\r\n"));
+    CHECK(!expectsContinueOf("GET / HTTP/1.0\r\nExpect: nothing\r\n\r\n"));
+}
+
 /// A chunked body is the decoder's to frame: the head says only that it
 /// comes, and Content-Length stays 0.
 void testChunkedIsMarked()
@@ -462,6 +491,7 @@ void testReasonPhrases()
         "413 Content Too Large",
         "414 URI Too Long",
         "416 Range Not Satisfiable",
+        "417 Expectation Failed",
         "431 Request Header Fields Too Large",
         "500 Internal Server Error",
         "501 Not Implemented",
@@ -521,6 +551,7 @@ int main()
     testAuthority();
     testFieldsAndViews();
     testKeepAlive();
+    testExpectContinue();
     testChunkedIsMarked();
     testPipelinedRequestsParseOneAfterAnother();
     testLimits();
