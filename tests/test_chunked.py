@@ -140,6 +140,25 @@ def test_a_request_after_a_chunked_body_in_the_same_write_is_answered(
         f"the request after the chunked body:\n{after.describe()}")
 
 
+@chunked
+def test_expect_100_continue_then_chunks(server):
+    # The client holds its chunks back until the 100; the decoder must not
+    # care that one was sent.
+    deadline = Deadline(5)
+    with server.connect(timeout=5) as sock:
+        send_all(sock, head(headers=[("Expect", "100-continue")]))
+        try:
+            interim = read_response(sock, deadline=deadline)
+        except (NoResponse, TimeoutError) as e:
+            raise AssertionError("no 100 Continue to a chunked head with "
+                                 f"Expect: 100-continue ({e})") from None
+        assert interim.status == 100, interim.describe()
+        send_all(sock, encode(b"after ", b"the 100"))
+        resp = read_response(sock, deadline=deadline, buffered=interim.extra)
+    assert resp.status == 200 and resp.body == b"after the 100", (
+        resp.describe())
+
+
 # --- limits and refusals -------------------------------------------------
 
 
