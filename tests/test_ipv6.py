@@ -58,9 +58,13 @@ def test_the_any_address_takes_ipv4_and_ipv6_clients(start_server, root):
     server = start_server("-r", root, "-b", "::")
     for addr in ["127.0.0.1", "::1"]:
         server.addr = addr
+        try:
+            got = remote_addr(server)
+        except ConnectionRefusedError:
+            pytest.fail(f"-b :: refused a client from {addr}")
         # An IPv4 client of the dual-stack socket is 127.0.0.1 to a
         # script, not ::ffff:127.0.0.1.
-        assert remote_addr(server) == addr
+        assert got == addr
 
 
 def test_listen_takes_a_bracketed_ipv6_address(stage, root, tmp_path):
