@@ -22,7 +22,8 @@ static void check_answer(const char *buf, size_t len, long n,
 {
     if (n == HTTP_ERROR) {
         int s = req->status;
-        CHECK(s == 400 || s == 414 || s == 431 || s == 501 || s == 505);
+        CHECK(s == 400 || s == 414 || s == 417 || s == 431 || s == 501 ||
+              s == 505);
         return;
     }
     if (n == HTTP_AGAIN) {

@@ -43,8 +43,8 @@ void checkAnswer(const Answer &a, size_t len)
 {
     switch (a.result) {
     case HttpParser::kError:
-        CHECK(a.status == 400 || a.status == 414 || a.status == 431 ||
-              a.status == 501 || a.status == 505);
+        CHECK(a.status == 400 || a.status == 414 || a.status == 417 ||
+              a.status == 431 || a.status == 501 || a.status == 505);
         break;
     case HttpParser::kNeedMore:
         CHECK(len <= kMaxHeadBytes); // past it, the answer is 431
