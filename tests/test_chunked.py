@@ -106,13 +106,18 @@ def test_chunks_with_extensions_and_trailers_are_echoed_decoded(server):
 
 
 @chunked
-def test_curl_uploading_from_a_pipe_gets_its_input_back(server):
-    # curl sends a body of unknown length, stdin, in chunks.
+@pytest.mark.parametrize("host", [
+    "127.0.0.1", pytest.param("[::1]", marks=pytest.mark.needs("ipv6"))])
+def test_curl_uploading_from_a_pipe_gets_its_input_back(
+        start_server, stage, tmp_path, host):
+    # `curl -T - URL < file`: a PUT of stdin, a body of unknown length, so
+    # curl sends it in chunks. /echo takes PUT as it takes POST.
+    bind = host.strip("[]")
+    server = start_server(*server_args(stage, tmp_path), "-b", bind)
     data = os.urandom(200 * 1024)
     done = subprocess.run(
-        ["curl", "--silent", "--show-error", "--max-time", "8", "-T", "-",
-         "-X", "POST", "-H", "Content-Type: application/octet-stream",
-         "--fail", f"http://127.0.0.1:{server.port}/echo"],
+        ["curl", "--silent", "--show-error", "--max-time", "8", "-g",
+         "-T", "-", "--fail", f"http://{host}:{server.port}/echo"],
         input=data, capture_output=True, timeout=10)
     assert done.returncode == 0, f"curl: {done.stderr!r}"
     assert done.stdout == data, (

@@ -101,7 +101,7 @@ def test_a_refusal_comes_at_once_without_the_body(server, stage, case):
     method, target = reading_route(stage)
     data, status = {
         "413": (head(method, target, length=10**9), 413),
-        "405": (head("PUT", "/echo"), 405),
+        "405": (head("DELETE", "/echo"), 405),
         "417": (head(method, target, expect="something-else"), 417),
     }[case]
     refused_at_once(server, data, status, data.split(b"\r\n")[0].decode())

@@ -363,10 +363,17 @@ bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s,
     return serve(conn, s, x);
 }
 
-// route()'s order: POST /echo, and the scripts that will run.
+// /echo takes PUT as well as POST: `curl -T FILE` (or -T - from a pipe)
+// uploads with PUT, and with chunked bodies v15 is where that works.
+static bool isEchoUpload(const HttpRequest &req)
+{
+    return req.path == "/echo" && (req.methodIs("POST") || req.methodIs("PUT"));
+}
+
+// route()'s order: /echo, and the scripts that will run.
 bool HttpServer::readsBody(const HttpRequest &req) const
 {
-    return (req.path == "/echo" && req.methodIs("POST")) || cgi_.readsBody(req);
+    return isEchoUpload(req) || cgi_.readsBody(req);
 }
 
 bool HttpServer::serve(const TcpConnectionPtr &conn, HttpSession &s,
@@ -385,8 +392,7 @@ bool HttpServer::serve(const TcpConnectionPtr &conn, HttpSession &s,
 void HttpServer::route(StaticFiles &files, const HttpRequest &req,
                        HttpResponse &resp)
 {
-    bool isEcho = req.path == "/echo";
-    if (isEcho && req.methodIs("POST")) {
+    if (isEchoUpload(req)) {
         // The parser refused control characters in header values, so the
         // copied type cannot smuggle a line break into our response.
         const std::string_view *type = req.header("Content-Type");
@@ -397,7 +403,8 @@ void HttpServer::route(StaticFiles &files, const HttpRequest &req,
     }
     if (!req.methodIs("GET") && !req.methodIs("HEAD")) {
         resp.setError(405);
-        resp.addHeader("Allow", isEcho ? "POST" : "GET, HEAD");
+        resp.addHeader("Allow",
+                       req.path == "/echo" ? "POST, PUT" : "GET, HEAD");
         return;
     }
     files.serve(req, resp);
