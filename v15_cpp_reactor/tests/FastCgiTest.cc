@@ -274,6 +274,7 @@ HttpRequest postRequest()
     req.path = "/app.php/extra";
     req.query = "x=1&y=%20";
     req.headers = headers;
+    req.host = "example.com:8080"; // the parser sets it from Host
     req.contentLength = 5;
     req.body = "hello";
     req.remoteAddr = "10.0.0.7";
