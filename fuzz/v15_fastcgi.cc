@@ -14,7 +14,6 @@
 #include <string>
 
 #include "check.h"
-#include "app/Config.h"
 #include "http/CgiResponse.h"
 #include "http/FastCgi.h"
 #include "http/StaticFiles.h"
@@ -32,7 +31,7 @@ struct App {
     std::string path;
     int listenFd = -1;
     int rootFd = -1;
-    Config cfg;
+    CgiSettings settings;
 
     App()
     {
@@ -49,9 +48,9 @@ struct App {
         std::string err;
         rootFd = StaticFiles::openRoot(FUZZ_WWW, err); // local redirects
         CHECK(rootFd >= 0);
-        cfg.fastcgiPass = "unix:" + path;
+        settings.fastcgiPass = "unix:" + path;
         // Our side always closes: an answer must come long before this.
-        cfg.fastcgiTimeout = 5;
+        settings.fastcgiTimeout = 5;
     }
     ~App()
     {
@@ -112,7 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ScriptRequest req;
     req.path = "/fuzz.php";
     req.filename = "/fuzz.php";
-    auto task = std::make_shared<FastCgi>(&loop, app.cfg, app.rootFd, req,
+    auto task = std::make_shared<FastCgi>(&loop, app.settings, app.rootFd, req,
                                           [&](HttpResponse &&resp) {
                                               answers++;
                                               status = resp.status;

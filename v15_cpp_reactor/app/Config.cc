@@ -13,7 +13,8 @@
 #include <cstring>
 #include <memory>
 
-#include "app/Address.h"
+#include "base/Number.h"
+#include "http/Address.h"
 
 namespace
 {
@@ -287,21 +288,6 @@ std::string directoryOf(const std::string &path)
 
 } // namespace
 
-bool parseNumber(const std::string &text, long long min, long long max,
-                 long long &out)
-{
-    // Digits only: strtoll alone also takes leading spaces and a sign, and
-    // "+80" or " 80" would pass for a port.
-    if (text.empty() || text.find_first_not_of("0123456789") != text.npos)
-        return false;
-    errno = 0;
-    long long n = std::strtoll(text.c_str(), nullptr, 10); // ERANGE: too big
-    if (errno != 0 || n < min || n > max)
-        return false;
-    out = n;
-    return true;
-}
-
 bool Config::load(const std::string &path, std::string &err)
 {
     std::unique_ptr<FILE, decltype(&fclose)> file(fopen(path.c_str(), "r"),
@@ -342,4 +328,20 @@ bool Config::load(const std::string &path, std::string &err)
         return true;
     err = path + ":" + std::to_string(number) + ": " + wrong;
     return false;
+}
+
+Log::Settings Config::logSettings() const
+{
+    return {accessLog, errorLog, logLevel};
+}
+
+HttpSettings Config::httpSettings() const
+{
+    return {maxBody, index, keepaliveTimeout, keepaliveRequests};
+}
+
+CgiSettings Config::cgiSettings() const
+{
+    return {root,       index,       port,          workerThreads,
+            cgiTimeout, fastcgiPass, fastcgiTimeout};
 }

@@ -6,6 +6,8 @@
 #include <string>
 
 #include "base/Logger.h"
+#include "http/Cgi.h"
+#include "http/HttpServer.h"
 
 struct Config {
     std::string addr = "127.0.0.1"; // -b: loopback until asked otherwise
@@ -36,8 +38,9 @@ struct Config {
     /// "FILE:LINE: what is wrong" (or "FILE: why it cannot be read") in err.
     /// Relative paths in the file are taken from the file's directory.
     bool load(const std::string &path, std::string &err);
-};
 
-/// Parses a whole decimal number, digits only, within [min, max] into out.
-bool parseNumber(const std::string &text, long long min, long long max,
-                 long long &out);
+    /// The settings each layer takes, from these fields.
+    Log::Settings logSettings() const;
+    HttpSettings httpSettings() const;
+    CgiSettings cgiSettings() const;
+};

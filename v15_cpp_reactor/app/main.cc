@@ -18,6 +18,7 @@
 #include "app/Daemon.h"
 #include "base/Fd.h"
 #include "base/Logger.h"
+#include "base/Number.h"
 #include "base/Timestamp.h"
 #include "http/Cgi.h"
 #include "http/HttpServer.h"
@@ -155,7 +156,9 @@ class Server
   public:
     Server(Config &cfg, Fd listenFd, int rootFd)
         : cfg_(cfg), tcp_(&loop_, std::move(listenFd)),
-          cgi_(cfg, phpCgiPath(cfg), rootFd), http_(cfg, tcp_, cgi_, rootFd)
+          cgiSettings_(cfg.cgiSettings()),
+          cgi_(cgiSettings_, phpCgiPath(cfg), rootFd),
+          http_(cfg.httpSettings(), tcp_, cgi_, rootFd)
     {
     }
 
@@ -241,6 +244,7 @@ class Server
     Config &cfg_;
     EventLoop loop_;
     TcpServer tcp_;
+    const CgiSettings cgiSettings_; // the scripts read it while they run
     Cgi cgi_;
     HttpServer http_;
     int64_t stopDeadlineMs_ = -1;
@@ -286,7 +290,7 @@ int main(int argc, char **argv)
     }
     cfg.root = absolute;
     free(absolute);
-    if (!Log::open(cfg, err)) {
+    if (!Log::open(cfg.logSettings(), err)) {
         Log::error("%s", err.c_str());
         return 2;
     }

@@ -15,7 +15,6 @@
 #include <cstdlib>
 #include <ctime>
 
-#include "app/Config.h"
 #include "base/AsyncLog.h"
 #include "base/LogFile.h"
 #include "base/Timestamp.h"
@@ -181,15 +180,15 @@ bool parseLevel(std::string_view text, Level &level)
     return false;
 }
 
-bool open(const Config &cfg, std::string &err)
+bool open(const Settings &settings, std::string &err)
 {
     State &s = state();
-    s.maxLevel = cfg.logLevel;
-    if (!cfg.accessLog.empty() && !s.access.open(cfg.accessLog, err))
+    s.maxLevel = settings.level;
+    if (!settings.accessLog.empty() && !s.access.open(settings.accessLog, err))
         return false;
-    if (!cfg.errorLog.empty() && !s.errors.open(cfg.errorLog, err))
+    if (!settings.errorLog.empty() && !s.errors.open(settings.errorLog, err))
         return false;
-    s.accessOn = !cfg.accessLog.empty();
+    s.accessOn = !settings.accessLog.empty();
     return true;
 }
 

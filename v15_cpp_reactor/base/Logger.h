@@ -8,19 +8,24 @@
 #include <string>
 #include <string_view>
 
-struct Config;
-
 namespace Log
 {
 
 enum Level { kError, kWarn, kInfo };
 
+/// What the logs need from the configuration (app/Config fills it).
+struct Settings {
+    std::string accessLog; // empty: no access log
+    std::string errorLog; // empty: errors stay on stderr
+    Level level = kError; // the most detailed level written
+};
+
 /// Parses "error", "warn" or "info".
 bool parseLevel(std::string_view text, Level &level);
 
-/// Opens the files cfg names (access_log, error_log). Returns true, or false
-/// with a message naming the path in err. Startup only.
-bool open(const Config &cfg, std::string &err);
+/// Opens the files settings names (access_log, error_log). Returns true, or
+/// false with a message naming the path in err. Startup only.
+bool open(const Settings &settings, std::string &err);
 /// Startup is over: fd 2 becomes the error log, the back-end thread starts.
 void start();
 /// Reopens both files by name (SIGHUP after logrotate renamed them), on

@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <cstdlib>
 
-#include "app/Config.h"
 #include "base/Logger.h"
 #include "http/CgiProcess.h"
 #include "http/FastCgi.h"
@@ -158,10 +157,10 @@ std::string joined(std::string_view name, std::string_view value)
 
 } // namespace
 
-Cgi::Cgi(const Config &cfg, std::string phpCgiPath, int rootFd)
-    : cfg_(cfg), phpCgi_(std::move(phpCgiPath)), rootFd_(rootFd)
+Cgi::Cgi(const CgiSettings &settings, std::string phpCgiPath, int rootFd)
+    : settings_(settings), phpCgi_(std::move(phpCgiPath)), rootFd_(rootFd)
 {
-    ScriptQueue::setLimit(cfg.workerThreads);
+    ScriptQueue::setLimit(settings.workerThreads);
 }
 
 std::string Cgi::findProgram(const std::string &name)
@@ -206,7 +205,7 @@ int Cgi::runningScripts()
 
 bool Cgi::wants(const HttpRequest &req) const
 {
-    return namesScript(req.path, cfg_.index);
+    return namesScript(req.path, settings_.index);
 }
 
 bool Cgi::readsBody(const HttpRequest &req) const
@@ -219,7 +218,7 @@ bool Cgi::readsBody(const HttpRequest &req) const
 /// StaticFiles will refuse).
 bool Cgi::locate(const HttpRequest &req, Script &script) const
 {
-    if (!scriptPath(req.path, cfg_.index, script.relative))
+    if (!scriptPath(req.path, settings_.index, script.relative))
         return false;
     script.length = scriptLength(script.relative, script.php);
     return script.length > 0;
@@ -253,14 +252,14 @@ std::vector<std::string> Cgi::buildEnv(const HttpRequest &req,
         // takes Host's place (RFC 9112 3.2.2).
         joined("SERVER_NAME",
                req.host.empty() ? "localhost" : hostName(req.host)),
-        "SERVER_PORT=" + std::to_string(cfg_.port),
+        "SERVER_PORT=" + std::to_string(settings_.port),
         joined("REQUEST_METHOD", req.method),
         joined("REQUEST_URI", req.target),
         joined("QUERY_STRING", req.query),
         "SCRIPT_NAME=/" + script.name(),
-        "SCRIPT_FILENAME=" + cfg_.root + "/" + script.name(),
+        "SCRIPT_FILENAME=" + settings_.root + "/" + script.name(),
         "PATH_INFO=" + script.pathInfo(),
-        "DOCUMENT_ROOT=" + cfg_.root,
+        "DOCUMENT_ROOT=" + settings_.root,
         joined("REMOTE_ADDR", req.remoteAddr),
         // php-cgi refuses to run without this, a guard against being
         // called directly as a CGI program (its cgi.force_redirect).
@@ -283,7 +282,7 @@ int Cgi::refusal(const HttpRequest &req, const Script &script) const
     if (!req.methodIs("GET") && !req.methodIs("HEAD") && !req.methodIs("POST"))
         return 405;
     int status = check(script);
-    if (status == 0 && script.php && cfg_.fastcgiPass.empty() &&
+    if (status == 0 && script.php && settings_.fastcgiPass.empty() &&
         phpCgi_.empty()) {
         Log::error("cgi /%s: php-cgi was not found", script.name().c_str());
         return 502;
@@ -321,16 +320,17 @@ std::shared_ptr<ScriptTask> Cgi::makeTask(EventLoop *loop,
 {
     ScriptRequest copy;
     copy.path = std::string(req.path);
-    copy.filename = cfg_.root + "/" + script.name();
+    copy.filename = settings_.root + "/" + script.name();
     copy.env = buildEnv(req, script);
     copy.body = std::string(req.body);
     copy.head = req.methodIs("HEAD");
-    if (script.php && !cfg_.fastcgiPass.empty())
-        return std::make_shared<FastCgi>(loop, cfg_, rootFd_, std::move(copy),
-                                         std::move(done));
+    if (script.php && !settings_.fastcgiPass.empty())
+        return std::make_shared<FastCgi>(loop, settings_, rootFd_,
+                                         std::move(copy), std::move(done));
     // php-cgi finds the script in SCRIPT_FILENAME; anything else is run
     // itself.
     std::string program = script.php ? phpCgi_ : copy.filename;
-    return std::make_shared<CgiProcess>(loop, cfg_, rootFd_, std::move(copy),
-                                        std::move(done), std::move(program));
+    return std::make_shared<CgiProcess>(loop, settings_, rootFd_,
+                                        std::move(copy), std::move(done),
+                                        std::move(program));
 }

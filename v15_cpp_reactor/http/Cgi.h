@@ -16,7 +16,18 @@
 
 class EventLoop;
 class ScriptTask;
-struct Config;
+
+/// What scripts need from the configuration. app/Config fills every field
+/// (the defaults are its own).
+struct CgiSettings {
+    std::string root; // the document root's absolute path
+    std::string index; // what a directory answers with
+    int port = 0; // SERVER_PORT
+    int workerThreads = 1; // scripts running at once
+    int cgiTimeout = 0; // seconds before 504 from php-cgi or a CGI program
+    std::string fastcgiPass; // HOST:PORT or unix:PATH; empty: php-cgi
+    int fastcgiTimeout = 0; // seconds for one exchange with php-fpm
+};
 
 /// Called on the loop's thread, once, with the script's answer (or 502,
 /// 504...). Never called after the job has been destroyed.
@@ -35,11 +46,11 @@ class CgiJob
 class Cgi
 {
   public:
-    /// cfg must outlive the Cgi and its jobs. phpCgiPath: php-cgi's
+    /// settings must outlive the Cgi and its jobs. phpCgiPath: php-cgi's
     /// absolute path, found at startup (empty if not found: .php then
-    /// answers 502 via php-cgi). cfg.workerThreads caps how many jobs of
-    /// the whole process run at once; the others wait in a FIFO queue.
-    Cgi(const Config &cfg, std::string phpCgiPath, int rootFd);
+    /// answers 502 via php-cgi). settings.workerThreads caps how many jobs
+    /// of the whole process run at once; the others wait in a FIFO queue.
+    Cgi(const CgiSettings &settings, std::string phpCgiPath, int rootFd);
 
     /// Whether req names a script (.php anywhere in the path, or under
     /// /cgi-bin/; a directory by its index); false means static files
@@ -85,7 +96,7 @@ class Cgi
                                          const Script &script,
                                          ResponseCallback &done) const;
 
-    const Config &cfg_;
+    const CgiSettings &settings_;
     std::string phpCgi_;
     int rootFd_;
 };

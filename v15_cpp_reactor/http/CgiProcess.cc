@@ -15,7 +15,6 @@
 #include <cstring>
 #include <vector>
 
-#include "app/Config.h"
 #include "base/Logger.h"
 #include "base/NonCopyable.h"
 #include "net/Channel.h"
@@ -78,10 +77,10 @@ std::string directoryOf(const std::string &filename)
 
 } // namespace
 
-CgiProcess::CgiProcess(EventLoop *loop, const Config &cfg, int rootFd,
+CgiProcess::CgiProcess(EventLoop *loop, const CgiSettings &settings, int rootFd,
                        ScriptRequest req, ResponseCallback done,
                        std::string program)
-    : ScriptTask(loop, cfg, rootFd, std::move(req), std::move(done)),
+    : ScriptTask(loop, settings, rootFd, std::move(req), std::move(done)),
       program_(std::move(program))
 {
 }
@@ -102,7 +101,7 @@ void CgiProcess::run()
     }
     watch();
     std::weak_ptr<ScriptTask> weak = weak_from_this();
-    deadline_ = loop_->runAfter(cfg_.cgiTimeout * 1000LL, [this, weak] {
+    deadline_ = loop_->runAfter(settings_.cgiTimeout * 1000LL, [this, weak] {
         if (std::shared_ptr<ScriptTask> self = weak.lock())
             endOutput(504);
     });
@@ -294,7 +293,8 @@ void CgiProcess::report(int wstatus)
 {
     const char *script = req_.filename.c_str();
     if (outcome_ == 504)
-        Log::error("cgi %s: no answer within %d s", script, cfg_.cgiTimeout);
+        Log::error("cgi %s: no answer within %d s", script,
+                   settings_.cgiTimeout);
     else if (outcome_ == 0 && output_.empty()) {
         Log::error("cgi %s: no output (exit status %d)", script,
                    WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);

@@ -9,9 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "app/Address.h"
-#include "app/Config.h"
 #include "base/Logger.h"
+#include "http/Address.h"
 #include "net/Channel.h"
 #include "net/EventLoop.h"
 
@@ -123,10 +122,10 @@ std::string FastCgi::encodeRequest(const ScriptRequest &req)
     return out;
 }
 
-FastCgi::FastCgi(EventLoop *loop, const Config &cfg, int rootFd,
+FastCgi::FastCgi(EventLoop *loop, const CgiSettings &settings, int rootFd,
                  ScriptRequest req, ResponseCallback done)
-    : ScriptTask(loop, cfg, rootFd, std::move(req), std::move(done)),
-      pass_(cfg.fastcgiPass)
+    : ScriptTask(loop, settings, rootFd, std::move(req), std::move(done)),
+      pass_(settings.fastcgiPass)
 {
 }
 
@@ -145,13 +144,14 @@ void FastCgi::run()
     }
     watch();
     std::weak_ptr<ScriptTask> weak = weak_from_this();
-    deadline_ = loop_->runAfter(cfg_.fastcgiTimeout * 1000LL, [this, weak] {
-        if (std::shared_ptr<ScriptTask> self = weak.lock()) {
-            Log::error("fastcgi %s: no answer within %d s", pass_.c_str(),
-                       cfg_.fastcgiTimeout);
-            fail(504);
-        }
-    });
+    deadline_ =
+        loop_->runAfter(settings_.fastcgiTimeout * 1000LL, [this, weak] {
+            if (std::shared_ptr<ScriptTask> self = weak.lock()) {
+                Log::error("fastcgi %s: no answer within %d s", pass_.c_str(),
+                           settings_.fastcgiTimeout);
+                fail(504);
+            }
+        });
 }
 
 void FastCgi::cancel()
@@ -168,7 +168,7 @@ bool FastCgi::connectToApp()
     socklen_t len;
     std::string err;
     if (!parseFastcgiAddress(pass_, addr, len, err)) {
-        Log::error("%s", err.c_str()); // Config checked it already
+        Log::error("%s", err.c_str()); // app/Config checked it already
         return false;
     }
     // Close-on-exec: a CGI script started meanwhile must not inherit, and

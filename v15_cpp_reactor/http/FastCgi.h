@@ -17,8 +17,8 @@ class Channel;
 class FastCgi : public ScriptTask
 {
   public:
-    FastCgi(EventLoop *loop, const Config &cfg, int rootFd, ScriptRequest req,
-            ResponseCallback done);
+    FastCgi(EventLoop *loop, const CgiSettings &settings, int rootFd,
+            ScriptRequest req, ResponseCallback done);
     ~FastCgi() override;
 
     /// The request as records, ready to write: BEGIN_REQUEST (a RESPONDER,
@@ -43,7 +43,7 @@ class FastCgi : public ScriptTask
     void fail(int status);
     void logStderr();
 
-    const std::string &pass_; // cfg.fastcgiPass, for log lines
+    const std::string &pass_; // settings.fastcgiPass, for log lines
     std::string request_; // every record we send, encoded at once
     size_t sent_ = 0;
     Fd socket_;

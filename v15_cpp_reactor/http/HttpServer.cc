@@ -6,7 +6,6 @@
 //            \--close------> closeWhenSent, or shutdown (FIN, then linger)
 #include "http/HttpServer.h"
 
-#include "app/Config.h"
 #include "base/Logger.h"
 #include "base/Timestamp.h"
 #include "http/Cgi.h"
@@ -163,8 +162,9 @@ ChunkedDecoder::Result decodeChunks(Buffer &in, Exchange &x, long long maxBody)
 }
 } // namespace
 
-HttpServer::HttpServer(const Config &cfg, TcpServer &tcp, Cgi &cgi, int rootFd)
-    : cfg_(cfg), tcp_(tcp), cgi_(cgi), rootFd_(rootFd)
+HttpServer::HttpServer(const HttpSettings &settings, TcpServer &tcp, Cgi &cgi,
+                       int rootFd)
+    : settings_(settings), tcp_(tcp), cgi_(cgi), rootFd_(rootFd)
 {
     tcp_.setConnectionCallback(
         [this](const TcpConnectionPtr &conn) { onConnection(conn); });
@@ -176,7 +176,8 @@ HttpServer::HttpServer(const Config &cfg, TcpServer &tcp, Cgi &cgi, int rootFd)
     // tells a head past its limit (414, 431) by that byte, which must fit
     // even when no body may follow. A chunked body may bring a trailer
     // section after it, with the same limit as a head.
-    tcp_.setInputLimit(kMaxHeadBytes + 1 + static_cast<size_t>(cfg_.maxBody) +
+    tcp_.setInputLimit(kMaxHeadBytes + 1 +
+                       static_cast<size_t>(settings_.maxBody) +
                        kMaxTrailerBytes);
 }
 
@@ -186,7 +187,7 @@ void HttpServer::start(const std::vector<EventLoop *> &loops)
 {
     for (EventLoop *loop : loops)
         loops_.push_back(
-            std::make_unique<LoopState>(this, loop, rootFd_, cfg_.index));
+            std::make_unique<LoopState>(this, loop, rootFd_, settings_.index));
 }
 
 void HttpServer::onConnection(const TcpConnectionPtr &conn)
@@ -201,7 +202,7 @@ void HttpServer::onConnection(const TcpConnectionPtr &conn)
         return;
     }
     armDeadline(conn, conn->loop()->pollReturnMs() +
-                          cfg_.keepaliveTimeout * int64_t(1000));
+                          settings_.keepaliveTimeout * int64_t(1000));
 }
 
 // One timer per connection, armed once per timeout period rather than at
@@ -223,7 +224,7 @@ void HttpServer::armDeadline(const TcpConnectionPtr &conn, int64_t whenMs)
 void HttpServer::onDeadline(const TcpConnectionPtr &conn)
 {
     HttpSession &s = sessionOf(conn);
-    const int64_t timeout = cfg_.keepaliveTimeout * int64_t(1000);
+    const int64_t timeout = settings_.keepaliveTimeout * int64_t(1000);
     int64_t now = Timestamp::nowMs();
     if (!conn->connected()) { // closing: its last answer must move on
         if (now >= conn->lastProgressMs() + timeout)
@@ -323,7 +324,7 @@ bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s,
     }
     if (!x.headComplete) {
         // Refused before it is read: the body never enters memory.
-        if (req.contentLength > cfg_.maxBody) {
+        if (req.contentLength > settings_.maxBody) {
             resp.setError(413);
             respond(conn, s, resp, 413);
             return false;
@@ -345,7 +346,7 @@ bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s,
     }
     bool whole = in.readableBytes() >= x.requestLength;
     if (req.chunked) {
-        auto chunks = decodeChunks(in, x, cfg_.maxBody);
+        auto chunks = decodeChunks(in, x, settings_.maxBody);
         if (chunks == ChunkedDecoder::kError) {
             resp.setError(x.chunks.status());
             respond(conn, s, resp, x.chunks.status());
@@ -456,7 +457,7 @@ bool HttpServer::respond(const TcpConnectionPtr &conn, HttpSession &s,
     const HttpRequest &req = x.request;
     resp.headOnly = req.methodIs("HEAD");
     bool keep = parseError == 0 && !x.bodyUnread && req.keepAlive() &&
-                !shuttingDown_ && s.served + 1 < cfg_.keepaliveRequests;
+                !shuttingDown_ && s.served + 1 < settings_.keepaliveRequests;
     if (!keep)
         resp.connection = "close";
     else if (req.minorVersion == 0)

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "base/NonCopyable.h"
@@ -18,9 +19,17 @@ class HttpRequest;
 class HttpResponse;
 class StaticFiles;
 class TcpServer;
-struct Config;
 struct Exchange;
 struct HttpSession;
+
+/// What HTTP needs from the configuration. app/Config fills every field
+/// (the defaults are its own).
+struct HttpSettings {
+    long long maxBody = 0; // bodies past this get 413
+    std::string index; // what a directory answers with
+    int keepaliveTimeout = 0; // idle seconds, and seconds for a request head
+    int keepaliveRequests = 1; // requests on one connection
+};
 
 class HttpServer : NonCopyable
 {
@@ -28,9 +37,10 @@ class HttpServer : NonCopyable
     /// A loop's file cache and spare exchanges (HttpServer.cc).
     struct LoopState;
 
-    /// The server answers on tcp's connections; cfg, tcp and cgi must
-    /// outlive it. rootFd is the document root, opened at startup.
-    HttpServer(const Config &cfg, TcpServer &tcp, Cgi &cgi, int rootFd);
+    /// The server answers on tcp's connections; tcp and cgi must outlive
+    /// it. rootFd is the document root, opened at startup.
+    HttpServer(const HttpSettings &settings, TcpServer &tcp, Cgi &cgi,
+               int rootFd);
     ~HttpServer();
 
     /// Makes a StaticFiles for each loop; call after TcpServer::start.
@@ -65,7 +75,7 @@ class HttpServer : NonCopyable
                  HttpResponse &resp, int parseError);
     void logAccess(const HttpRequest &req, const HttpResponse &resp);
 
-    const Config &cfg_;
+    const HttpSettings settings_;
     TcpServer &tcp_;
     Cgi &cgi_;
     int rootFd_;

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <atomic>
 
-#include "app/Config.h"
 #include "base/Logger.h"
 #include "http/CgiResponse.h"
 #include "http/ScriptQueue.h"
@@ -33,9 +32,9 @@ bool takeOutputBudget(size_t n)
 
 } // namespace
 
-ScriptTask::ScriptTask(EventLoop *loop, const Config &cfg, int rootFd,
+ScriptTask::ScriptTask(EventLoop *loop, const CgiSettings &settings, int rootFd,
                        ScriptRequest req, ResponseCallback done)
-    : loop_(loop), cfg_(cfg), req_(std::move(req)), rootFd_(rootFd),
+    : loop_(loop), settings_(settings), req_(std::move(req)), rootFd_(rootFd),
       done_(std::move(done))
 {
 }
@@ -133,7 +132,7 @@ const char *ScriptTask::appendOutput(std::string &output, std::string_view data)
 void ScriptTask::answerOutput(std::string &output)
 {
     HttpResponse resp;
-    if (!makeCgiResponse(output, rootFd_, cfg_.index, resp)) {
+    if (!makeCgiResponse(output, rootFd_, settings_.index, resp)) {
         Log::error("cgi %s: the output has no valid header block",
                    req_.path.c_str());
         answerError(502);

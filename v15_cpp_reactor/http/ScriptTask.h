@@ -31,7 +31,7 @@ struct ScriptRequest {
 class ScriptTask : public std::enable_shared_from_this<ScriptTask>, NonCopyable
 {
   public:
-    ScriptTask(EventLoop *loop, const Config &cfg, int rootFd,
+    ScriptTask(EventLoop *loop, const CgiSettings &settings, int rootFd,
                ScriptRequest req, ResponseCallback done);
     virtual ~ScriptTask();
 
@@ -78,7 +78,7 @@ class ScriptTask : public std::enable_shared_from_this<ScriptTask>, NonCopyable
     void answerError(int status);
 
     EventLoop *const loop_;
-    const Config &cfg_;
+    const CgiSettings &settings_;
     const ScriptRequest req_;
 
   private:

@@ -10,8 +10,9 @@
 #include <fstream>
 #include <string>
 
-#include "app/Address.h"
 #include "app/Config.h"
+#include "base/Number.h"
+#include "http/Address.h"
 #include "tests/Check.h"
 
 namespace fs = std::filesystem;

@@ -16,7 +16,6 @@
 #include <thread>
 #include <vector>
 
-#include "app/Config.h"
 #include "base/Fd.h"
 #include "http/Cgi.h"
 #include "http/FastCgi.h"
@@ -234,7 +233,7 @@ struct FakeApp {
 };
 
 struct Exchange {
-    Config cfg;
+    CgiSettings settings;
     int rootFd = -1;
     FakeApp app;
 };
@@ -244,7 +243,7 @@ HttpResponse exchange(Exchange &x, const HttpRequest &req,
                       const std::string &reply)
 {
     EventLoop loop;
-    Cgi cgi(x.cfg, "", x.rootFd);
+    Cgi cgi(x.settings, "", x.rootFd);
     std::thread app([&x, &reply] { x.app.serveOnce(reply); });
     HttpResponse resp;
     bool answered = false;
@@ -308,7 +307,7 @@ void testEnvironmentAndGoodReply(Exchange &x)
         "REQUEST_URI=/app.php/extra?x=1&y=%20",
         "QUERY_STRING=x=1&y=%20",
         "SCRIPT_NAME=/app.php",
-        "SCRIPT_FILENAME=" + x.cfg.root + "/app.php",
+        "SCRIPT_FILENAME=" + x.settings.root + "/app.php",
         "PATH_INFO=/extra",
         "REMOTE_ADDR=10.0.0.7",
         "CONTENT_LENGTH=5",
@@ -366,9 +365,9 @@ int main()
         return 1;
     }
     Exchange x;
-    x.cfg.root = dir;
-    x.cfg.fastcgiPass = std::string("unix:") + dir + "/fpm.sock";
-    x.cfg.fastcgiTimeout = 5;
+    x.settings.root = dir;
+    x.settings.fastcgiPass = std::string("unix:") + dir + "/fpm.sock";
+    x.settings.fastcgiTimeout = 5;
     std::ofstream(std::string(dir) + "/app.php") << "<?php";
     std::string err;
     x.rootFd = StaticFiles::openRoot(dir, err);

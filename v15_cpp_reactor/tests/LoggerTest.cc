@@ -12,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "app/Config.h"
 #include "base/Logger.h"
 #include "tests/Check.h"
 
@@ -114,12 +113,12 @@ int main()
         perror("mkdtemp");
         return 1;
     }
-    Config cfg;
-    cfg.accessLog = std::string(dir) + "/access.log";
+    Log::Settings settings;
+    settings.accessLog = std::string(dir) + "/access.log";
     std::string err;
-    if (CHECK(Log::open(cfg, err))) {
+    if (CHECK(Log::open(settings, err))) {
         Log::start();
-        testAccessLines(cfg.accessLog);
+        testAccessLines(settings.accessLog);
     }
     testParseLevel();
     std::filesystem::remove_all(dir);

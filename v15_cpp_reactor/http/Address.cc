@@ -1,6 +1,6 @@
 /// Address: fastcgi_pass's two spellings turned into a sockaddr. The same
 /// messages as v11-v14's fcgi_parse_address, so a bad file reads the same.
-#include "app/Address.h"
+#include "http/Address.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -8,7 +8,7 @@
 
 #include <cstring>
 
-#include "app/Config.h"
+#include "base/Number.h"
 
 namespace
 {

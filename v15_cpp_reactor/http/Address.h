@@ -1,5 +1,5 @@
 /// Address: the socket address fastcgi_pass names, HOST:PORT (IPv4) or
-/// unix:PATH. Config checks it when the file is read; FastCgi parses it
+/// unix:PATH. app/Config checks it when the file is read; FastCgi parses it
 /// again to connect, so both agree on what the text means.
 #pragma once
 
