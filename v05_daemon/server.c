@@ -104,7 +104,6 @@ static int open_listener(const struct config *cfg)
  * would be overwritten by the next accept before the thread had read it. */
 struct client {
     int fd;
-    struct sockaddr_in peer;
 };
 
 static void *client_thread(void *arg)
@@ -118,7 +117,7 @@ static void *client_thread(void *arg)
 
 /* Starts a detached thread for the client: nobody joins it, so the system
  * takes its resources back as soon as it returns. */
-static void spawn_client(int connfd, const struct sockaddr_in *peer)
+static void spawn_client(int connfd)
 {
     struct client *client = malloc(sizeof *client);
     if (client == NULL) {
@@ -127,7 +126,6 @@ static void spawn_client(int connfd, const struct sockaddr_in *peer)
         return;
     }
     client->fd = connfd;
-    client->peer = *peer;
     pthread_t tid;
     int err = pthread_create(&tid, NULL, client_thread, client);
     if (err != 0) { /* pthread calls return the error, not errno */
@@ -229,7 +227,7 @@ int main(int argc, char **argv)
                 pause_after_accept_error();
             continue;
         }
-        spawn_client(connfd, &peer);
+        spawn_client(connfd);
     }
     return 0; /* exit() removes the pidfile (daemon.c) */
 }
