@@ -3,7 +3,6 @@
  * never sees the socket, and this file never looks inside a request. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -145,12 +144,6 @@ void conn_serve(struct client *client)
     buf_init(&in, MAX_HEAD_BYTES + 1 + (size_t)cfg->max_body);
     http_response_init(&resp);
     set_io_timeouts(client->fd, IO_TIMEOUT_SECONDS);
-    /* A response leaves in two writes, head then body. Nagle's algorithm
-     * holds the second until the first is acknowledged, and the client
-     * delays that acknowledgement (by up to 40 ms) hoping to piggyback it:
-     * every response would wait. TCP_NODELAY sends each write at once. */
-    int one = 1;
-    setsockopt(client->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     inet_ntop(AF_INET, &client->peer.sin_addr, req.remote_addr,
               sizeof req.remote_addr);
 
