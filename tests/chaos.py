@@ -553,29 +553,26 @@ def request_bytes(method, target, headers=(), body=b"", close=False):
 
 class Requests:
     """Picks requests the stage can answer, each with what it must get.
-    v06 has no files: it answers every GET with a page showing the request
-    (the "inspector"), so its expected bodies are what it answered to the
-    same bytes before the mix began."""
+    v06 has no files: it answers every GET with one fixed page, so its
+    expected bodies are what it answered to the same bytes before the mix
+    began."""
 
     FILES = ["index.html", "hello.txt", "empty.txt", "page.html", "data.bin"]
-    INSPECT = ["/", "/a?b=c", "/chaos/%41"]
+    PAGES = ["/", "/a?b=c", "/chaos/%41"]
 
     def __init__(self, target):
         self.target = target
-        self.inspected = {}
+        self.pages = {}
         if not target.has("static"):
-            for path in self.INSPECT:
+            for path in self.PAGES:
                 for close in (False, True):
                     data = request_bytes("GET", path, close=close)
-                    self.inspected[data] = _answer_alone(target, data)
+                    self.pages[data] = _answer_alone(target, data)
 
     def pick(self, rng, close=False, bodies=True):
         """(request bytes, Expect) for one request of the mix; with
         bodies=False, never a POST."""
         t = self.target
-        if not t.has("static"):
-            data = request_bytes("GET", rng.choice(self.INSPECT), close=close)
-            return data, Expect.answer_to(data, body=self.inspected[data])
         roll = rng.random()
         if roll < 0.15 and bodies:
             body = rng.randbytes(rng.choice((1, 100, 5000, 70 * KiB)))
@@ -583,6 +580,9 @@ class Requests:
             data = request_bytes("POST", "/echo", [("Content-Type", kind)],
                                  body, close)
             return data, Expect.answer_to(data, body=body, content_type=kind)
+        if not t.has("static"):
+            data = request_bytes("GET", rng.choice(self.PAGES), close=close)
+            return data, Expect.answer_to(data, body=self.pages[data])
         if roll < 0.22 and t.has("cgi"):
             data = request_bytes("GET", "/cgi-bin/hello.sh", close=close)
             return data, Expect.answer_to(data, body=QUICK_CGI)

@@ -62,10 +62,8 @@ def encode(*chunks, trailers=b""):
     return coded + b"0\r\n" + trailers + b"\r\n"
 
 
-def reading_route(stage):
-    """(method, target) of a route that reads a body: POST /echo from v07,
-    v06's request inspector before."""
-    return ("POST", "/echo") if stage.has("static") else ("GET", "/")
+# The route that reads a body, on every HTTP stage.
+READING_ROUTE = ("POST", "/echo")
 
 
 @pytest.fixture
@@ -79,13 +77,12 @@ def server(start_server, stage, tmp_path):
 @pytest.mark.limitation("chunked_body")
 def test_a_chunked_request_body_is_read(start_server, stage, tmp_path):
     server = start_server(*server_args(stage, tmp_path))
-    method, target = reading_route(stage)
+    method, target = READING_ROUTE
     resp = exchange(server, head(method, target) + encode(b"hel", b"lo"))
     symptom_absent(resp.status != 501, "Transfer-Encoding: chunked refused "
                    f"with 501:\n{resp.describe()}")
     assert resp.status == 200, resp.describe()
-    if stage.has("static"):
-        assert resp.body == b"hello", resp.describe()
+    assert resp.body == b"hello", resp.describe()
 
 
 # --- decoding ------------------------------------------------------------

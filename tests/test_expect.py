@@ -34,10 +34,8 @@ def server(start_server, stage, tmp_path):
     return start_server(*server_args(stage, tmp_path))
 
 
-def reading_route(stage):
-    """(method, target) of a route that reads a body: POST /echo from v07,
-    v06's request inspector before."""
-    return ("POST", "/echo") if stage.has("static") else ("GET", "/")
+# The route that reads a body, on every HTTP stage.
+READING_ROUTE = ("POST", "/echo")
 
 
 def head(method, target, length=len(BODY), expect="100-continue",
@@ -70,13 +68,12 @@ def expect_continue_then_answer(sock, method, target, buffered=b""):
     return read_response(sock, buffered=interim.extra)
 
 
-def test_100_continue_comes_before_the_body_then_the_answer(server, stage):
-    method, target = reading_route(stage)
+def test_100_continue_comes_before_the_body_then_the_answer(server):
+    method, target = READING_ROUTE
     with server.connect() as sock:
         resp = expect_continue_then_answer(sock, method, target)
     assert resp.status == 200, f"after the body:\n{resp}"
-    if target == "/echo":
-        assert resp.body == BODY, f"/echo after a 100:\n{resp}"
+    assert resp.body == BODY, f"/echo after a 100:\n{resp}"
 
 
 def refused_at_once(server, data, status, what):
@@ -97,8 +94,8 @@ def refused_at_once(server, data, status, what):
 
 
 @pytest.mark.parametrize("case", ["413", "405", "417"])
-def test_a_refusal_comes_at_once_without_the_body(server, stage, case):
-    method, target = reading_route(stage)
+def test_a_refusal_comes_at_once_without_the_body(server, case):
+    method, target = READING_ROUTE
     data, status = {
         "413": (head(method, target, length=10**9), 413),
         "405": (head("DELETE", "/echo"), 405),
@@ -130,10 +127,10 @@ def test_a_script_gets_100_and_a_missing_script_404_at_once(
                     "POST /missing.php with a body held back")
 
 
-def test_no_100_without_a_body_or_for_http10(server, stage):
+def test_no_100_without_a_body_or_for_http10(server):
     """No 100 for HTTP/1.0 (it ignores Expect, 417 values included) nor
     for an empty body: the first response is the final one."""
-    method, target = reading_route(stage)
+    method, target = READING_ROUTE
     cases = [
         head(method, target, version="HTTP/1.0") + BODY,
         head(method, target, version="HTTP/1.0", expect="other") + BODY,
@@ -148,11 +145,11 @@ def test_no_100_without_a_body_or_for_http10(server, stage):
 
 
 @pytest.mark.needs("keepalive")
-def test_the_connection_goes_on_after_a_100(server, stage):
+def test_the_connection_goes_on_after_a_100(server):
     """After a 100 and its answer, the next request on the connection gets
     its own 100; one pipelined behind a body sent without waiting is served
     too."""
-    method, target = reading_route(stage)
+    method, target = READING_ROUTE
     deadline = Deadline(WAIT * 2)
     with server.connect() as sock:
         for i in range(2):

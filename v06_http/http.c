@@ -402,33 +402,6 @@ void http_add_header(struct response *resp, const char *fmt, ...)
     buf_append(out, "\r\n", 2);
 }
 
-/* Appends text to out with the five HTML-special characters escaped: the
- * inspector shows what a client sent, and a client can send markup. */
-static void append_escaped(struct buf *out, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        const char *entity = p[i] == '&'    ? "&amp;"
-                             : p[i] == '<'  ? "&lt;"
-                             : p[i] == '>'  ? "&gt;"
-                             : p[i] == '"'  ? "&quot;"
-                             : p[i] == '\'' ? "&#39;"
-                                            : NULL;
-        if (entity != NULL)
-            buf_append_str(out, entity);
-        else
-            buf_append(out, &p[i], 1);
-    }
-}
-
-static void append_row(struct buf *out, struct slice name, struct slice value)
-{
-    buf_append_str(out, "<tr><th>");
-    append_escaped(out, name.p, name.len);
-    buf_append_str(out, "</th><td>");
-    append_escaped(out, value.p, value.len);
-    buf_append_str(out, "</td></tr>\n");
-}
-
 static void start_page(struct response *resp, int status, const char *title)
 {
     resp->status = status;
@@ -448,41 +421,49 @@ void http_error(struct response *resp, int status)
     buf_append_str(&resp->body, "</body></html>\n");
 }
 
-/* The page v06 answers every GET with: the request as the server saw it. */
-static void inspect_request(const struct request *req, struct response *resp)
+/* Every GET and HEAD gets this page: there is nothing else to serve yet. */
+static void hello_page(struct response *resp)
 {
-    static const char version_0[] = "HTTP/1.0", version_1[] = "HTTP/1.1";
-    struct slice version = {req->minor_version ? version_1 : version_0, 8};
-    struct buf *out = &resp->body;
-    start_page(resp, 200, "Request inspector");
-    buf_append_str(out, "<table>\n");
-    append_row(out, (struct slice){"method", 6}, req->method);
-    append_row(out, (struct slice){"target", 6}, req->target);
-    append_row(out, (struct slice){"version", 7}, version);
-    buf_append_str(out, "</table>\n<h2>Headers</h2>\n<table>\n");
-    for (size_t i = 0; i < req->nheaders; i++)
-        append_row(out, req->headers[i].name, req->headers[i].value);
-    buf_append_str(out, "</table>\n</body></html>\n");
+    start_page(resp, 200, "Hello from v06");
+    buf_append_str(&resp->body, "</body></html>\n");
 }
 
-/* The inspector answers GET and HEAD, and reads their body as this stage
- * reads every body it takes in; any other method is refused unread. */
+/* POST /echo: the body back, with the type it came with. The parser has
+ * refused control characters in header values, so the copied type cannot
+ * smuggle a line break into our response. */
+static void echo_body(const struct request *req, struct response *resp)
+{
+    const struct slice *type = http_find_header(req, "Content-Type");
+    resp->status = 200;
+    if (type != NULL)
+        http_add_header(resp, "Content-Type: %.*s", (int)type->len, type->p);
+    else
+        resp->content_type = "application/octet-stream";
+    buf_append(&resp->body, req->body.p, req->body.len);
+}
+
+/* Only POST /echo reads a body: the page answers without it. */
 bool http_reads_body(const struct config *cfg, const struct request *req)
 {
     (void)cfg;
-    return http_method_is(req, "GET") || http_method_is(req, "HEAD");
+    return slice_equals(req->path, "/echo") && http_method_is(req, "POST");
 }
 
 void http_handle(const struct config *cfg, const struct request *req,
                  struct response *resp)
 {
     (void)cfg;
-    if (!http_method_is(req, "GET") && !http_method_is(req, "HEAD")) {
-        http_error(resp, 405);
-        http_add_header(resp, "Allow: GET, HEAD");
+    bool is_echo = slice_equals(req->path, "/echo");
+    if (is_echo && http_method_is(req, "POST")) {
+        echo_body(req, resp);
         return;
     }
-    inspect_request(req, resp);
+    if (!http_method_is(req, "GET") && !http_method_is(req, "HEAD")) {
+        http_error(resp, 405);
+        http_add_header(resp, "Allow: %s", is_echo ? "POST" : "GET, HEAD");
+        return;
+    }
+    hello_page(resp);
 }
 
 /* Date: in the IMF-fixdate form of RFC 9110 section 5.6.7. The C locale's
