@@ -110,7 +110,7 @@ static int relative_path(const char *decoded, char *out, size_t size)
 /* openat(2) with RESOLVE_BENEATH (Linux 5.6): the kernel refuses, with
  * EXDEV, any resolution that would leave dir, even through a symlink that
  * someone swaps in between our check and our open. glibc has no wrapper. */
-static int open_beneath(int dir, const char *path)
+static int static_open_beneath(int dir, const char *path)
 {
     /* O_NONBLOCK: opening a fifo would otherwise wait for a writer. It
      * changes nothing for a regular file. */
@@ -150,7 +150,7 @@ int static_open_root(const char *path, char *err, size_t err_size)
  * (the directory's is closed), or -1 with the status to answer. */
 static int open_index(int dir_fd, int *status)
 {
-    int fd = open_beneath(dir_fd, "index.html");
+    int fd = static_open_beneath(dir_fd, "index.html");
     if (fd < 0)
         *status = errno == ENOENT ? 403 : status_for_errno(errno);
     close(dir_fd);
@@ -202,7 +202,7 @@ void static_serve(int root_fd, const struct request *req, struct response *resp)
         return;
     }
     int status = 200;
-    int fd = open_beneath(root_fd, relative);
+    int fd = static_open_beneath(root_fd, relative);
     struct stat st;
     if (fd < 0)
         status = status_for_errno(errno);
