@@ -68,6 +68,10 @@ class Buffer
 
     void append(const char *data, size_t n)
     {
+        // memcpy's pointers must not be null even for 0 bytes, and both
+        // may be: an empty body's view, a buffer with no storage yet.
+        if (n == 0)
+            return;
         ensureWritable(n);
         std::memcpy(storage_.get() + writerIndex_, data, n);
         writerIndex_ += n;

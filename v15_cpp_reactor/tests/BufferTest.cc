@@ -24,6 +24,18 @@ void appendAndRetrieve()
     CHECK_EQ(buf.readableBytes(), size_t(0));
 }
 
+// An empty body is a string_view{} with no data pointer, and a released
+// buffer has no storage: appending it must not hand memcpy a null pointer.
+void appendingNothingIsANoOp()
+{
+    Buffer buf;
+    buf.append(std::string_view());
+    CHECK_EQ(buf.readableBytes(), size_t(0));
+    buf.append("x");
+    buf.append(nullptr, 0);
+    CHECK_EQ(std::string(buf.view()), std::string("x"));
+}
+
 void growsAndKeepsContent()
 {
     Buffer buf;
@@ -94,6 +106,7 @@ void readFdObeysItsLimit()
 int main()
 {
     appendAndRetrieve();
+    appendingNothingIsANoOp();
     growsAndKeepsContent();
     releaseOnlyWhenEmpty();
     readFdTakesMoreThanTheBufferHolds();
