@@ -211,8 +211,9 @@ class Server
         }
     }
 
-    // SIGHUP is the reload: systemd hears when it begins and when it ends,
-    // the new log files open, so that `systemctl reload` returns only then.
+    // SIGHUP is the reload: systemd hears when it begins, and when it ends
+    // with the new log files open (on the log's thread), so that
+    // `systemctl reload` returns only then.
     void reload()
     {
         Systemd::reloading();
