@@ -43,6 +43,7 @@ FEATURES = {
     "echo", "client", "concurrent", "fork", "robust_io", "threads", "daemon",
     "http", "static", "cgi", "keepalive", "config", "fastcgi", "logging",
     "eventloop", "threadpool", "reactor", "chunked_requests", "ipv6",
+    "systemd",
 }
 PROTOCOLS = {"echo", "http"}
 READY_TIMEOUT = 5.0  # seconds for the ready line
@@ -469,26 +470,31 @@ SERVERS_KEY = pytest.StashKey[list]()
 
 @pytest.fixture
 def start_server(stage, request, tmp_path):
-    """Factory: start_server(*args, env=None, cwd=None, ready=True) runs
-    `server -b 127.0.0.1 -p 0 *args` (later flags win), waits for the ready
-    line and returns a Server. With ready=False it returns at once (call
-    .wait_ready() or .wait() yourself). After the test, every server is
+    """Factory: start_server(*args, env=None, cwd=None, ready=True,
+    wrapper=(), pass_fds=()) runs `server -b 127.0.0.1 -p 0 *args` (later
+    flags win), waits for the ready line and returns a Server. With
+    ready=False it returns at once (call .wait_ready() or .wait()
+    yourself). wrapper: a command line put before the server's, one that
+    ends by exec'ing it (so that the pid stays the server's); pass_fds:
+    descriptors it inherits. After the test, every server is
     stopped; the test fails if one died on its own or a sanitizer spoke
     (on its stderr, or in a *.log file under tmp_path: an error log)."""
     servers = request.node.stash.setdefault(SERVERS_KEY, [])
     counter = iter(range(1000))
 
-    def start(*args, env=None, cwd=None, ready=True):
+    def start(*args, env=None, cwd=None, ready=True, wrapper=(),
+              pass_fds=()):
         if not stage.server.exists():
             pytest.fail(f"{stage.server} is not built (cmake --build build)",
                         pytrace=False)
-        argv = [str(stage.server), "-b", "127.0.0.1", "-p", "0",
-                *map(str, args)]
+        argv = [*map(str, wrapper), str(stage.server), "-b", "127.0.0.1",
+                "-p", "0", *map(str, args)]
         stderr_path = tmp_path / f"server{next(counter)}.stderr"
         with open(stderr_path, "wb") as err:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=err, env=env, cwd=cwd, process_group=0,
+                pass_fds=pass_fds,
             )
         srv = Server(proc=proc, argv=argv, stderr_path=stderr_path)
         servers.append(srv)

@@ -16,6 +16,7 @@
 
 #include "app/Config.h"
 #include "app/Daemon.h"
+#include "app/Systemd.h"
 #include "base/Fd.h"
 #include "base/Logger.h"
 #include "base/Number.h"
@@ -177,6 +178,7 @@ class Server
             return 1;
         }
         Log::start();
+        Systemd::ready();
         loop_.loop();
         signalChannel.remove();
         tcp_.stop(); // connections still open at the deadline are closed
@@ -201,12 +203,21 @@ class Server
         struct signalfd_siginfo info;
         while (read(fd, &info, sizeof info) == sizeof info) {
             if (info.ssi_signo == SIGHUP)
-                Log::reopen();
+                reload();
             else if (stopDeadlineMs_ < 0)
                 beginStop();
             else
                 stopDeadlineMs_ = Timestamp::nowMs(); // a second one: now
         }
+    }
+
+    // SIGHUP is the reload: systemd hears when it begins, and when it ends
+    // with the new log files open (on the log's thread), so that
+    // `systemctl reload` returns only then.
+    void reload()
+    {
+        Systemd::reloading();
+        Log::reopen([] { Systemd::ready(); });
     }
 
     // Graceful: refuse new clients, close the idle ones, let requests in
@@ -215,6 +226,7 @@ class Server
     {
         stopDeadlineMs_ =
             Timestamp::nowMs() + cfg_.shutdownTimeout * int64_t(1000);
+        Systemd::stopping();
         tcp_.stopAccepting();
         Cgi::stopQueue();
         http_.beginShutdown();
@@ -305,7 +317,11 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    Fd listenFd = Socket::listenOn(cfg.addr, cfg.port, err);
+    // Under socket activation systemd has bound and listens already, and
+    // keeps the socket across our restarts; -b and -p are then unused.
+    Fd listenFd = Systemd::passedListener(cfg.addr, err);
+    if (!listenFd && err.empty())
+        listenFd = Socket::listenOn(cfg.addr, cfg.port, err);
     if (!listenFd) {
         Log::error("%s", err.c_str());
         return 1;

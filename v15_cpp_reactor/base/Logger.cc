@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <utility>
 
 #include "base/AsyncLog.h"
 #include "base/LogFile.h"
@@ -206,9 +207,12 @@ void start()
         registered = true;
 }
 
-void reopen()
+void reopen(std::function<void()> done)
 {
-    state().backend.reopen([] { info("logs reopened"); });
+    state().backend.reopen([done = std::move(done)] {
+        info("logs reopened");
+        done();
+    });
 }
 
 void stop()

@@ -5,6 +5,7 @@
 /// scripts' stderr lands there. A call never blocks on the disk.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -30,8 +31,8 @@ bool open(const Settings &settings, std::string &err);
 void start();
 /// Reopens both files by name (SIGHUP after logrotate renamed them), on
 /// the back end's thread between two writes, then logs "logs reopened" at
-/// info. Any thread; returns at once.
-void reopen();
+/// info and calls done there. Any thread; returns at once.
+void reopen(std::function<void()> done);
 /// Writes everything still buffered and stops the back-end thread; later
 /// lines are written at once. exit() does it too, once start() has run.
 void stop();
