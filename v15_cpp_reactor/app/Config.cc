@@ -13,6 +13,7 @@
 #include <cstring>
 #include <memory>
 
+#include "base/Failure.h"
 #include "base/Number.h"
 #include "http/Address.h"
 
@@ -293,7 +294,7 @@ bool Config::load(const std::string &path, std::string &err)
     std::unique_ptr<FILE, decltype(&fclose)> file(fopen(path.c_str(), "r"),
                                                   fclose);
     if (!file) {
-        err = path + ": " + strerror(errno);
+        err = failure(path);
         return false;
     }
     std::string dir = directoryOf(path);
