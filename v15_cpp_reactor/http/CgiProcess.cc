@@ -23,8 +23,6 @@
 namespace
 {
 
-constexpr size_t kReadChunk = 64 * 1024; // a pipe's capacity
-
 /// argv and envp for execve, pointing into strings that outlive the call.
 /// execve(2) does not write to them; its prototype predates const.
 std::vector<char *> pointers(const std::vector<std::string> &strings)

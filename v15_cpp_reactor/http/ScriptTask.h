@@ -55,6 +55,12 @@ class ScriptTask : public std::enable_shared_from_this<ScriptTask>, NonCopyable
     }
 
   protected:
+    /// What one read of a script's output takes, into a buffer on the
+    /// loop's stack: a pipe's default capacity (pipe(7)), so that one read
+    /// empties a full pipe, and about one FastCGI record (at most 65535
+    /// bytes of content and 8 of header).
+    static constexpr size_t kReadChunk = 64 * 1024;
+
     /// Starts the work; the task holds a slot now.
     virtual void run() = 0;
     /// Stops the work of a running task that was abandoned.
