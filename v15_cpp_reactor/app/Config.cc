@@ -231,6 +231,10 @@ const struct {
      [](Config &cfg, const std::string &v, const std::string &) {
          return setNumber(cfg.workerThreads, v, 1, 256, "threads");
      }},
+    {"max_queued_scripts",
+     [](Config &cfg, const std::string &v, const std::string &) {
+         return setNumber(cfg.maxQueuedScripts, v, 0, 1000000, "scripts");
+     }},
     {"io_threads",
      [](Config &cfg, const std::string &v, const std::string &) {
          return setNumber(cfg.ioThreads, v, 0, 256, "threads");
@@ -343,6 +347,14 @@ HttpSettings Config::httpSettings() const
 
 CgiSettings Config::cgiSettings() const
 {
-    return {root,       index,       port,          workerThreads,
-            cgiTimeout, fastcgiPass, fastcgiTimeout};
+    return {
+        root,
+        index,
+        port,
+        workerThreads,
+        maxQueuedScripts,
+        cgiTimeout,
+        fastcgiPass,
+        fastcgiTimeout,
+    };
 }

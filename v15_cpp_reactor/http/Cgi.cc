@@ -160,7 +160,7 @@ std::string joined(std::string_view name, std::string_view value)
 Cgi::Cgi(const CgiSettings &settings, std::string phpCgiPath, int rootFd)
     : settings_(settings), phpCgi_(std::move(phpCgiPath)), rootFd_(rootFd)
 {
-    ScriptQueue::setLimit(settings.workerThreads);
+    ScriptQueue::setLimits(settings.workerThreads, settings.maxQueuedScripts);
 }
 
 std::string Cgi::findProgram(const std::string &name)

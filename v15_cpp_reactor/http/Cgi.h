@@ -24,6 +24,7 @@ struct CgiSettings {
     std::string index; // what a directory answers with
     int port = 0; // SERVER_PORT
     int workerThreads = 1; // scripts running at once
+    int maxQueuedScripts = 0; // scripts waiting for a slot; 503 past
     int cgiTimeout = 0; // seconds before 504 from php-cgi or a CGI program
     std::string fastcgiPass; // HOST:PORT or unix:PATH; empty: php-cgi
     int fastcgiTimeout = 0; // seconds for one exchange with php-fpm
@@ -49,7 +50,8 @@ class Cgi
     /// settings must outlive the Cgi and its jobs. phpCgiPath: php-cgi's
     /// absolute path, found at startup (empty if not found: .php then
     /// answers 502 via php-cgi). settings.workerThreads caps how many jobs
-    /// of the whole process run at once; the others wait in a FIFO queue.
+    /// of the whole process run at once; the others wait in a FIFO queue,
+    /// up to settings.maxQueuedScripts of them, and the rest get 503.
     Cgi(const CgiSettings &settings, std::string phpCgiPath, int rootFd);
 
     /// Whether req names a script (.php anywhere in the path, or under

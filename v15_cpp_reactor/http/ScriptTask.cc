@@ -56,6 +56,7 @@ void ScriptTask::submit()
         break;
     case ScriptQueue::kQueued:
         break;
+    case ScriptQueue::kFull:
     case ScriptQueue::kStopped:
         answerError(503);
         break;
