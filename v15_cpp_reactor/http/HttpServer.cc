@@ -14,6 +14,7 @@
 #include "http/HttpRequest.h"
 #include "http/HttpResponse.h"
 #include "http/StaticFiles.h"
+#include "net/ConnectionContext.h"
 #include "net/EventLoop.h"
 #include "net/TcpConnection.h"
 #include "net/TcpServer.h"
@@ -59,12 +60,12 @@ struct HttpServer::LoopState {
 
 /// One connection's part in HTTP, kept small: it lives as long as the
 /// connection, idle or not. Owned by the TcpConnection (its context).
-struct HttpSession {
+struct HttpSession : ConnectionContext {
     explicit HttpSession(HttpServer::LoopState *s) : state(s) {}
     // A closed connection's timer must go too: under a stream of short
     // connections the heap would otherwise hold one per connection of the
     // last keep-alive timeout.
-    ~HttpSession()
+    ~HttpSession() override
     {
         state->loop->cancel(deadline);
     }
@@ -84,7 +85,7 @@ constexpr size_t kBodyBytesPerTimeout = 64 * 1024;
 
 HttpSession &sessionOf(const TcpConnectionPtr &conn)
 {
-    return *static_cast<HttpSession *>(conn->context());
+    return static_cast<HttpSession &>(*conn->context());
 }
 
 /// The session's exchange, taken from the loop's spares if it has none.
@@ -196,7 +197,7 @@ void HttpServer::onConnection(const TcpConnectionPtr &conn)
     for (auto &candidate : loops_)
         if (candidate->loop == conn->loop())
             state = candidate.get();
-    conn->setContext(std::make_shared<HttpSession>(state));
+    conn->setContext(std::make_unique<HttpSession>(state));
     if (shuttingDown_) {
         conn->shutdown();
         return;
@@ -517,7 +518,7 @@ void HttpServer::beginShutdown()
 {
     shuttingDown_ = true;
     tcp_.forEachConnection([](const TcpConnectionPtr &conn) {
-        HttpSession *s = static_cast<HttpSession *>(conn->context());
+        auto *s = static_cast<HttpSession *>(conn->context());
         if (s == nullptr)
             return;
         // Busy: a script at work, an answer still going out, or a body
