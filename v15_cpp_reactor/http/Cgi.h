@@ -16,6 +16,7 @@
 
 class EventLoop;
 class ScriptTask;
+class StaticFiles;
 
 /// What scripts need from the configuration. app/Config fills every field
 /// (the defaults are its own).
@@ -66,7 +67,9 @@ class Cgi
     /// returns: whatever the job needs is copied. done gets the response,
     /// on loop's thread. A problem found at once (404, 403) may be answered
     /// through done before start returns; the job returned is then empty.
-    std::unique_ptr<CgiJob> start(EventLoop *loop, const HttpRequest &req,
+    /// files: loop's StaticFiles, which answers a local redirect.
+    std::unique_ptr<CgiJob> start(EventLoop *loop, StaticFiles &files,
+                                  const HttpRequest &req,
                                   ResponseCallback done);
 
     /// Finds a program: name itself if it holds a slash, else the first
@@ -93,7 +96,7 @@ class Cgi
     int refusal(const HttpRequest &req, const Script &script) const;
     std::vector<std::string> buildEnv(const HttpRequest &req,
                                       const Script &script) const;
-    std::shared_ptr<ScriptTask> makeTask(EventLoop *loop,
+    std::shared_ptr<ScriptTask> makeTask(EventLoop *loop, StaticFiles &files,
                                          const HttpRequest &req,
                                          const Script &script,
                                          ResponseCallback &done) const;

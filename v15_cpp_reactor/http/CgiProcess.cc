@@ -75,10 +75,10 @@ std::string directoryOf(const std::string &filename)
 
 } // namespace
 
-CgiProcess::CgiProcess(EventLoop *loop, const CgiSettings &settings, int rootFd,
-                       ScriptRequest req, ResponseCallback done,
-                       std::string program)
-    : ScriptTask(loop, settings, rootFd, std::move(req), std::move(done)),
+CgiProcess::CgiProcess(EventLoop *loop, const CgiSettings &settings,
+                       StaticFiles &files, ScriptRequest req,
+                       ResponseCallback done, std::string program)
+    : ScriptTask(loop, settings, files, std::move(req), std::move(done)),
       program_(std::move(program))
 {
 }

@@ -121,9 +121,9 @@ std::string FastCgi::encodeRequest(const ScriptRequest &req)
     return out;
 }
 
-FastCgi::FastCgi(EventLoop *loop, const CgiSettings &settings, int rootFd,
-                 ScriptRequest req, ResponseCallback done)
-    : ScriptTask(loop, settings, rootFd, std::move(req), std::move(done)),
+FastCgi::FastCgi(EventLoop *loop, const CgiSettings &settings,
+                 StaticFiles &files, ScriptRequest req, ResponseCallback done)
+    : ScriptTask(loop, settings, files, std::move(req), std::move(done)),
       pass_(settings.fastcgiPass)
 {
 }

@@ -382,7 +382,7 @@ bool HttpServer::serve(const TcpConnectionPtr &conn, HttpSession &s,
                        Exchange &x)
 {
     if (cgi_.wants(x.request)) {
-        startScript(conn, x);
+        startScript(conn, s, x);
         return false;
     }
     HttpResponse resp;
@@ -412,17 +412,18 @@ void HttpServer::route(StaticFiles &files, const HttpRequest &req,
     files.serve(req, resp);
 }
 
-void HttpServer::startScript(const TcpConnectionPtr &conn, Exchange &x)
+void HttpServer::startScript(const TcpConnectionPtr &conn, HttpSession &s,
+                             Exchange &x)
 {
     // The next request waits in the input for this answer; reading goes
     // on, so a client that leaves is noticed and its script stopped.
     x.working = true;
     std::weak_ptr<TcpConnection> weak = conn;
-    auto job =
-        cgi_.start(conn->loop(), x.request, [this, weak](HttpResponse &&resp) {
-            if (TcpConnectionPtr c = weak.lock())
-                scriptDone(c, std::move(resp));
-        });
+    auto job = cgi_.start(conn->loop(), s.state->files, x.request,
+                          [this, weak](HttpResponse &&resp) {
+                              if (TcpConnectionPtr c = weak.lock())
+                                  scriptDone(c, std::move(resp));
+                          });
     if (x.working) // not answered at once (a 404, say) inside start()
         x.job = std::move(job);
 }
