@@ -19,13 +19,17 @@
 #include "net/TcpServer.h"
 
 /// One request being read and answered: the parser's state, the request's
-/// views, a script at work. Lent to a connection while it has a request in
-/// progress and given back to its loop's spares when it is idle, so that an
-/// idle keep-alive connection holds none.
+/// views, its answer, a script at work. Lent to a connection while it has a
+/// request in progress and given back to its loop's spares when it is idle,
+/// so that an idle keep-alive connection holds none. Reused, it
+/// keeps the memory its members grew: a request answered from the file
+/// cache allocates nothing.
 struct Exchange {
     HttpParser parser;
     ChunkedDecoder chunks; // the body, when it comes in chunks
     HttpRequest request;
+    HttpResponse response; // what serve() answers; errors have their own
+    DecodedPath path; // the request's path, decoded once its head is in
     bool headComplete = false; // the parser is done with this request
     size_t requestLength = 0; // head and body of the request answered
     int64_t startMs = -1; // when the unfinished request began; -1: none
@@ -38,6 +42,8 @@ struct Exchange {
         parser.reset();
         chunks.reset();
         request.clear();
+        response.clear();
+        path.valid = false;
         headComplete = false;
         requestLength = 0;
         startMs = -1;
@@ -330,6 +336,7 @@ bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s,
             return false;
         }
         x.headComplete = true;
+        x.path.decode(req.path); // once: the scripts and the files read it
         x.requestLength =
             x.parser.headLength() + static_cast<size_t>(req.contentLength);
         // A client that sent Expect: 100-continue holds its body back until
@@ -337,7 +344,7 @@ bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s,
         // body, else the final answer at once, without the body, and the
         // connection closes after it.
         if (req.expectsContinue) {
-            if (!readsBody(req)) {
+            if (!readsBody(req, x.path)) {
                 x.bodyUnread = true;
                 return serve(conn, s, x);
             }
@@ -372,26 +379,26 @@ static bool isEchoUpload(const HttpRequest &req)
 }
 
 // route()'s order: /echo, and the scripts that will run.
-bool HttpServer::readsBody(const HttpRequest &req) const
+bool HttpServer::readsBody(const HttpRequest &req,
+                           const DecodedPath &path) const
 {
-    return isEchoUpload(req) || cgi_.readsBody(req);
+    return isEchoUpload(req) || cgi_.readsBody(req, path);
 }
 
 bool HttpServer::serve(const TcpConnectionPtr &conn, HttpSession &s,
                        Exchange &x)
 {
-    if (cgi_.wants(x.request)) {
+    if (cgi_.wants(x.path)) {
         startScript(conn, x);
         return false;
     }
-    HttpResponse resp;
-    route(s.state->files, x.request, resp);
-    return respond(conn, s, resp, 0);
+    route(s.state->files, x.request, x.path, x.response);
+    return respond(conn, s, x.response, 0);
 }
 
 // What http_handle did in the C stages: /echo, scripts, then files.
 void HttpServer::route(StaticFiles &files, const HttpRequest &req,
-                       HttpResponse &resp)
+                       const DecodedPath &path, HttpResponse &resp)
 {
     if (isEchoUpload(req)) {
         // The parser refused control characters in header values, so the
@@ -408,7 +415,7 @@ void HttpServer::route(StaticFiles &files, const HttpRequest &req,
                        req.path == "/echo" ? "POST, PUT" : "GET, HEAD");
         return;
     }
-    files.serve(req, resp);
+    files.serve(req, path, resp);
 }
 
 void HttpServer::startScript(const TcpConnectionPtr &conn, Exchange &x)
@@ -417,11 +424,11 @@ void HttpServer::startScript(const TcpConnectionPtr &conn, Exchange &x)
     // on, so a client that leaves is noticed and its script stopped.
     x.working = true;
     std::weak_ptr<TcpConnection> weak = conn;
-    auto job =
-        cgi_.start(conn->loop(), x.request, [this, weak](HttpResponse &&resp) {
-            if (TcpConnectionPtr c = weak.lock())
-                scriptDone(c, std::move(resp));
-        });
+    auto job = cgi_.start(conn->loop(), x.request, x.path,
+                          [this, weak](HttpResponse &&resp) {
+                              if (TcpConnectionPtr c = weak.lock())
+                                  scriptDone(c, std::move(resp));
+                          });
     if (x.working) // not answered at once (a 404, say) inside start()
         x.job = std::move(job);
 }

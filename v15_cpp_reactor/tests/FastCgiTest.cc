@@ -247,11 +247,14 @@ HttpResponse exchange(Exchange &x, const HttpRequest &req,
     std::thread app([&x, &reply] { x.app.serveOnce(reply); });
     HttpResponse resp;
     bool answered = false;
-    std::unique_ptr<CgiJob> job = cgi.start(&loop, req, [&](HttpResponse &&r) {
-        resp = std::move(r);
-        answered = true;
-        loop.quit();
-    });
+    DecodedPath path;
+    path.decode(req.path);
+    std::unique_ptr<CgiJob> job =
+        cgi.start(&loop, req, path, [&](HttpResponse &&r) {
+            resp = std::move(r);
+            answered = true;
+            loop.quit();
+        });
     if (!answered)
         loop.loop();
     job.reset();
