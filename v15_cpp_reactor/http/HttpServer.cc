@@ -20,8 +20,8 @@
 
 /// One request being read and answered: the parser's state, the request's
 /// views, its answer, a script at work. Lent to a connection while it has a
-/// request in progress and given back to its loop's spares when it is idle,
-/// so that an idle keep-alive connection holds none. Reused, it
+/// request in progress and given back to its loop's spares when it is idle
+/// or closes, so that an idle keep-alive connection holds none. Reused, it
 /// keeps the memory its members grew: a request answered from the file
 /// cache allocates nothing.
 struct Exchange {
@@ -67,13 +67,7 @@ struct HttpServer::LoopState {
 /// connection, idle or not. Owned by the TcpConnection (its context).
 struct HttpSession {
     explicit HttpSession(HttpServer::LoopState *s) : state(s) {}
-    // A closed connection's timer must go too: under a stream of short
-    // connections the heap would otherwise hold one per connection of the
-    // last keep-alive timeout.
-    ~HttpSession()
-    {
-        state->loop->cancel(deadline);
-    }
+    ~HttpSession();
 
     HttpServer::LoopState *state;
     TimerId deadline;
@@ -116,6 +110,17 @@ void releaseExchange(HttpSession &s)
     if (spare.size() < kMaxSpare)
         spare.push_back(std::move(s.x));
     s.x.reset();
+}
+
+/// The exchange of a session that ends: a script still at work is stopped
+/// (its callback is never called), and the exchange goes back to the loop.
+void retireExchange(HttpSession &s)
+{
+    if (!s.x)
+        return;
+    s.x->job.reset();
+    s.x->working = false;
+    releaseExchange(s);
 }
 
 bool isWorking(const HttpSession &s)
@@ -168,6 +173,17 @@ ChunkedDecoder::Result decodeChunks(Buffer &in, Exchange &x, long long maxBody)
 }
 } // namespace
 
+// A closed connection's timer must go too: under a stream of short
+// connections the heap would otherwise hold one per connection of the last
+// keep-alive timeout. And the deadline's callback points to the connection
+// without owning it (armDeadline): cancelling it here, as the connection
+// dies, is what keeps that pointer valid.
+HttpSession::~HttpSession()
+{
+    state->loop->cancel(deadline);
+    retireExchange(*this);
+}
+
 HttpServer::HttpServer(const HttpSettings &settings, TcpServer &tcp, Cgi &cgi,
                        int rootFd)
     : settings_(settings), tcp_(tcp), cgi_(cgi), rootFd_(rootFd)
@@ -216,14 +232,18 @@ void HttpServer::onConnection(const TcpConnectionPtr &conn)
 // connection has been busy since, it only re-arms for the time left.
 void HttpServer::armDeadline(const TcpConnectionPtr &conn, int64_t whenMs)
 {
-    // Only the weak pointer: it fits std::function's own storage, so a
-    // timer costs no allocation of its own.
-    std::weak_ptr<TcpConnection> weak = conn;
+    // A plain pointer, not a weak_ptr: libstdc++'s std::function keeps a
+    // callable inside itself only if it is trivially copyable and at most
+    // 16 bytes, so a captured weak_ptr cost an allocation per timer. The
+    // pointer stays valid while the timer can run: the connection owns the
+    // session, and the session's destructor cancels the timer, on this
+    // same loop.
+    TcpConnection *connection = conn.get();
     sessionOf(conn).deadline =
-        conn->loop()->runAfter(whenMs - Timestamp::nowMs(), [weak] {
-            if (TcpConnectionPtr c = weak.lock())
-                if (!c->closed())
-                    sessionOf(c).state->server->onDeadline(c);
+        conn->loop()->runAfter(whenMs - Timestamp::nowMs(), [connection] {
+            TcpConnectionPtr c = connection->shared_from_this();
+            if (!c->closed())
+                sessionOf(c).state->server->onDeadline(c);
         });
 }
 
