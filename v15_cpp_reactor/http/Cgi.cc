@@ -55,12 +55,12 @@ class JobHandle : public CgiJob
 /// The length of the script's part of relative: through the segment after
 /// "cgi-bin/", or through the first segment ending in ".php". 0 when no
 /// script is named.
-size_t scriptLength(const std::string &relative, bool &php)
+size_t scriptLength(std::string_view relative, bool &php)
 {
     php = false;
     if (relative.compare(0, 8, "cgi-bin/") == 0)
         return std::min(relative.find('/', 8), relative.size());
-    for (size_t p = relative.find(".php"); p != std::string::npos;
+    for (size_t p = relative.find(".php"); p != std::string_view::npos;
          p = relative.find(".php", p + 4))
         if (p + 4 == relative.size() || relative[p + 4] == '/') {
             php = true;
@@ -69,18 +69,22 @@ size_t scriptLength(const std::string &relative, bool &php)
     return 0;
 }
 
-/// Decodes and normalises a request path into relative; a directory's path
+/// What a decoded request path names, into relative; a directory's path
 /// names its index, so that an index naming a script (index = index.php)
 /// runs it, as nginx's "index index.php" does: StaticFiles would serve its
 /// source. False when StaticFiles will refuse the path.
-bool scriptPath(std::string_view path, const std::string &index,
+bool scriptPath(const DecodedPath &path, const std::string &index,
                 std::string &relative)
 {
-    std::string decoded;
-    if (!StaticFiles::decodePath(path, decoded, relative))
+    if (!path.valid)
         return false;
-    if (decoded.back() == '/')
-        relative = relative == "." ? index : relative + "/" + index;
+    relative = path.relative;
+    if (path.namesDirectory()) {
+        if (relative == ".")
+            relative = index;
+        else
+            relative.append("/").append(index);
+    }
     return true;
 }
 
@@ -188,7 +192,15 @@ std::string Cgi::findProgram(const std::string &name)
 
 bool Cgi::namesScript(std::string_view path, const std::string &index)
 {
-    std::string relative;
+    DecodedPath decoded;
+    decoded.decode(path);
+    return namesScript(decoded, index);
+}
+
+bool Cgi::namesScript(const DecodedPath &path, const std::string &index)
+{
+    // Asked of every request: each loop's thread keeps this one's memory.
+    thread_local std::string relative;
     bool php;
     return scriptPath(path, index, relative) && scriptLength(relative, php) > 0;
 }
@@ -203,22 +215,22 @@ int Cgi::runningScripts()
     return ScriptQueue::running();
 }
 
-bool Cgi::wants(const HttpRequest &req) const
+bool Cgi::wants(const DecodedPath &path) const
 {
-    return namesScript(req.path, settings_.index);
+    return namesScript(path, settings_.index);
 }
 
-bool Cgi::readsBody(const HttpRequest &req) const
+bool Cgi::readsBody(const HttpRequest &req, const DecodedPath &path) const
 {
     Script script;
-    return locate(req, script) && refusal(req, script) == 0;
+    return locate(path, script) && refusal(req, script) == 0;
 }
 
-/// Fills script from req's path; false when it names none (or is a path
-/// StaticFiles will refuse).
-bool Cgi::locate(const HttpRequest &req, Script &script) const
+/// Fills script from a request's decoded path; false when it names none
+/// (or is a path StaticFiles will refuse).
+bool Cgi::locate(const DecodedPath &path, Script &script) const
 {
-    if (!scriptPath(req.path, settings_.index, script.relative))
+    if (!scriptPath(path, settings_.index, script.relative))
         return false;
     script.length = scriptLength(script.relative, script.php);
     return script.length > 0;
@@ -292,11 +304,12 @@ int Cgi::refusal(const HttpRequest &req, const Script &script) const
 
 std::unique_ptr<CgiJob> Cgi::start(EventLoop *loop, StaticFiles &files,
                                    const HttpRequest &req,
+                                   const DecodedPath &path,
                                    ResponseCallback done)
 {
     Script script;
     // wants() said yes, so only a request changed since then is not found.
-    int status = locate(req, script) ? refusal(req, script) : 404;
+    int status = locate(path, script) ? refusal(req, script) : 404;
     if (status != 0) {
         HttpResponse resp;
         resp.setError(status);

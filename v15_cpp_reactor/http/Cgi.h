@@ -16,6 +16,7 @@
 
 class EventLoop;
 class ScriptTask;
+struct DecodedPath;
 class StaticFiles;
 
 /// What scripts need from the configuration. app/Config fills every field
@@ -55,21 +56,24 @@ class Cgi
     /// up to settings.maxQueuedScripts of them, and the rest get 503.
     Cgi(const CgiSettings &settings, std::string phpCgiPath, int rootFd);
 
-    /// Whether req names a script (.php anywhere in the path, or under
-    /// /cgi-bin/; a directory by its index); false means static files
-    /// answer it.
-    bool wants(const HttpRequest &req) const;
-    /// Whether req names a script that will run, and so reads the body:
-    /// start()'s checks, in its order, without starting it.
-    bool readsBody(const HttpRequest &req) const;
+    /// Whether a request's path (decoded) names a script (.php anywhere in
+    /// the path, or under /cgi-bin/; a directory by its index); false means
+    /// static files answer it.
+    bool wants(const DecodedPath &path) const;
+    /// Whether req, whose path is decoded in path, names a script that will
+    /// run, and so reads the body: start()'s checks, in its order, without
+    /// starting it.
+    bool readsBody(const HttpRequest &req, const DecodedPath &path) const;
 
-    /// Starts the script req names. The request's views may die when this
-    /// returns: whatever the job needs is copied. done gets the response,
-    /// on loop's thread. A problem found at once (404, 403) may be answered
-    /// through done before start returns; the job returned is then empty.
-    /// files: loop's StaticFiles, which answers a local redirect.
+    /// Starts the script req names (its path decoded in path). The
+    /// request's views may die when this returns: whatever the job needs is
+    /// copied. done gets the response, on loop's thread. A problem found at
+    /// once (404, 403) may be answered through done before start returns;
+    /// the job returned is then empty. files: loop's StaticFiles, which
+    /// answers a local redirect.
     std::unique_ptr<CgiJob> start(EventLoop *loop, StaticFiles &files,
                                   const HttpRequest &req,
+                                  const DecodedPath &path,
                                   ResponseCallback done);
 
     /// Finds a program: name itself if it holds a slash, else the first
@@ -79,6 +83,7 @@ class Cgi
     /// Whether a request path (still percent-encoded) names a script; a
     /// directory's path names its index.
     static bool namesScript(std::string_view path, const std::string &index);
+    static bool namesScript(const DecodedPath &path, const std::string &index);
 
     /// Graceful shutdown, any thread: every job still waiting for one of
     /// the worker_threads slots is answered 503 on its loop, and so is
@@ -91,7 +96,7 @@ class Cgi
   private:
     struct Script;
 
-    bool locate(const HttpRequest &req, Script &script) const;
+    bool locate(const DecodedPath &path, Script &script) const;
     int check(const Script &script) const;
     int refusal(const HttpRequest &req, const Script &script) const;
     std::vector<std::string> buildEnv(const HttpRequest &req,

@@ -129,6 +129,20 @@ void HttpResponse::setError(int code)
            "</h1>\n</body></html>\n";
 }
 
+// The next answer most likely sends as many header lines: reusing their
+// memory is what makes a cached file's answer allocate nothing. The body's
+// memory goes: an /echo body may be as large as max_body_size.
+void HttpResponse::clear()
+{
+    std::string type = std::move(contentType);
+    std::string lines = std::move(headers);
+    type.clear();
+    lines.clear();
+    *this = HttpResponse();
+    contentType = std::move(type);
+    headers = std::move(lines);
+}
+
 long long HttpResponse::contentLength() const
 {
     return file ? static_cast<long long>(fileLength)

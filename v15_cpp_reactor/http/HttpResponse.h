@@ -33,6 +33,9 @@ class HttpResponse
     void addHeader(std::string_view name, std::string_view value);
     /// Makes this a small HTML page for an error status.
     void setError(int status);
+    /// Makes this a new, empty response, keeping the memory of the content
+    /// type and the header lines for the next answer.
+    void clear();
     /// The bytes of the body, wherever they live (not the file range).
     std::string_view bodyBytes() const
     {

@@ -20,13 +20,17 @@
 #include "net/TcpServer.h"
 
 /// One request being read and answered: the parser's state, the request's
-/// views, a script at work. Lent to a connection while it has a request in
-/// progress and given back to its loop's spares when it is idle, so that an
-/// idle keep-alive connection holds none.
+/// views, its answer, a script at work. Lent to a connection while it has a
+/// request in progress and given back to its loop's spares when it is idle
+/// or closes, so that an idle keep-alive connection holds none. Reused, it
+/// keeps the memory its members grew: a request answered from the file
+/// cache allocates nothing.
 struct Exchange {
     HttpParser parser;
     ChunkedDecoder chunks; // the body, when it comes in chunks
     HttpRequest request;
+    HttpResponse response; // what serve() answers; errors have their own
+    DecodedPath path; // the request's path, decoded once its head is in
     bool headComplete = false; // the parser is done with this request
     size_t requestLength = 0; // head and body of the request answered
     int64_t startMs = -1; // when the unfinished request began; -1: none
@@ -39,6 +43,8 @@ struct Exchange {
         parser.reset();
         chunks.reset();
         request.clear();
+        response.clear();
+        path.valid = false;
         headComplete = false;
         requestLength = 0;
         startMs = -1;
@@ -62,13 +68,7 @@ struct HttpServer::LoopState {
 /// connection, idle or not. Owned by the TcpConnection (its context).
 struct HttpSession : ConnectionContext {
     explicit HttpSession(HttpServer::LoopState *s) : state(s) {}
-    // A closed connection's timer must go too: under a stream of short
-    // connections the heap would otherwise hold one per connection of the
-    // last keep-alive timeout.
-    ~HttpSession() override
-    {
-        state->loop->cancel(deadline);
-    }
+    ~HttpSession() override;
 
     HttpServer::LoopState *state;
     TimerId deadline;
@@ -111,6 +111,17 @@ void releaseExchange(HttpSession &s)
     if (spare.size() < kMaxSpare)
         spare.push_back(std::move(s.x));
     s.x.reset();
+}
+
+/// The exchange of a session that ends: a script still at work is stopped
+/// (its callback is never called), and the exchange goes back to the loop.
+void retireExchange(HttpSession &s)
+{
+    if (!s.x)
+        return;
+    s.x->job.reset();
+    s.x->working = false;
+    releaseExchange(s);
 }
 
 bool isWorking(const HttpSession &s)
@@ -163,6 +174,17 @@ ChunkedDecoder::Result decodeChunks(Buffer &in, Exchange &x, long long maxBody)
 }
 } // namespace
 
+// A closed connection's timer must go too: under a stream of short
+// connections the heap would otherwise hold one per connection of the last
+// keep-alive timeout. And the deadline's callback points to the connection
+// without owning it (armDeadline): cancelling it here, as the connection
+// dies, is what keeps that pointer valid.
+HttpSession::~HttpSession()
+{
+    state->loop->cancel(deadline);
+    retireExchange(*this);
+}
+
 HttpServer::HttpServer(const HttpSettings &settings, TcpServer &tcp, Cgi &cgi,
                        int rootFd)
     : settings_(settings), tcp_(tcp), cgi_(cgi), rootFd_(rootFd)
@@ -211,14 +233,18 @@ void HttpServer::onConnection(const TcpConnectionPtr &conn)
 // connection has been busy since, it only re-arms for the time left.
 void HttpServer::armDeadline(const TcpConnectionPtr &conn, int64_t whenMs)
 {
-    // Only the weak pointer: it fits std::function's own storage, so a
-    // timer costs no allocation of its own.
-    std::weak_ptr<TcpConnection> weak = conn;
+    // A plain pointer, not a weak_ptr: libstdc++'s std::function keeps a
+    // callable inside itself only if it is trivially copyable and at most
+    // 16 bytes, so a captured weak_ptr cost an allocation per timer. The
+    // pointer stays valid while the timer can run: the connection owns the
+    // session, and the session's destructor cancels the timer, on this
+    // same loop.
+    TcpConnection *connection = conn.get();
     sessionOf(conn).deadline =
-        conn->loop()->runAfter(whenMs - Timestamp::nowMs(), [weak] {
-            if (TcpConnectionPtr c = weak.lock())
-                if (!c->closed())
-                    sessionOf(c).state->server->onDeadline(c);
+        conn->loop()->runAfter(whenMs - Timestamp::nowMs(), [connection] {
+            TcpConnectionPtr c = connection->shared_from_this();
+            if (!c->closed())
+                sessionOf(c).state->server->onDeadline(c);
         });
 }
 
@@ -331,6 +357,7 @@ bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s,
             return false;
         }
         x.headComplete = true;
+        x.path.decode(req.path); // once: the scripts and the files read it
         x.requestLength =
             x.parser.headLength() + static_cast<size_t>(req.contentLength);
         // A client that sent Expect: 100-continue holds its body back until
@@ -338,7 +365,7 @@ bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s,
         // body, else the final answer at once, without the body, and the
         // connection closes after it.
         if (req.expectsContinue) {
-            if (!readsBody(req)) {
+            if (!readsBody(req, x.path)) {
                 x.bodyUnread = true;
                 return serve(conn, s, x);
             }
@@ -373,26 +400,26 @@ static bool isEchoUpload(const HttpRequest &req)
 }
 
 // route()'s order: /echo, and the scripts that will run.
-bool HttpServer::readsBody(const HttpRequest &req) const
+bool HttpServer::readsBody(const HttpRequest &req,
+                           const DecodedPath &path) const
 {
-    return isEchoUpload(req) || cgi_.readsBody(req);
+    return isEchoUpload(req) || cgi_.readsBody(req, path);
 }
 
 bool HttpServer::serve(const TcpConnectionPtr &conn, HttpSession &s,
                        Exchange &x)
 {
-    if (cgi_.wants(x.request)) {
+    if (cgi_.wants(x.path)) {
         startScript(conn, s, x);
         return false;
     }
-    HttpResponse resp;
-    route(s.state->files, x.request, resp);
-    return respond(conn, s, resp, 0);
+    route(s.state->files, x.request, x.path, x.response);
+    return respond(conn, s, x.response, 0);
 }
 
 // What http_handle did in the C stages: /echo, scripts, then files.
 void HttpServer::route(StaticFiles &files, const HttpRequest &req,
-                       HttpResponse &resp)
+                       const DecodedPath &path, HttpResponse &resp)
 {
     if (isEchoUpload(req)) {
         // The parser refused control characters in header values, so the
@@ -409,7 +436,7 @@ void HttpServer::route(StaticFiles &files, const HttpRequest &req,
                        req.path == "/echo" ? "POST, PUT" : "GET, HEAD");
         return;
     }
-    files.serve(req, resp);
+    files.serve(req, path, resp);
 }
 
 void HttpServer::startScript(const TcpConnectionPtr &conn, HttpSession &s,
@@ -419,7 +446,7 @@ void HttpServer::startScript(const TcpConnectionPtr &conn, HttpSession &s,
     // on, so a client that leaves is noticed and its script stopped.
     x.working = true;
     std::weak_ptr<TcpConnection> weak = conn;
-    auto job = cgi_.start(conn->loop(), s.state->files, x.request,
+    auto job = cgi_.start(conn->loop(), s.state->files, x.request, x.path,
                           [this, weak](HttpResponse &&resp) {
                               if (TcpConnectionPtr c = weak.lock())
                                   scriptDone(c, std::move(resp));

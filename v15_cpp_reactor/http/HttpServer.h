@@ -19,6 +19,7 @@ class HttpRequest;
 class HttpResponse;
 class StaticFiles;
 class TcpServer;
+struct DecodedPath;
 struct Exchange;
 struct HttpSession;
 
@@ -62,11 +63,12 @@ class HttpServer : NonCopyable
     /// Whether the route that answers req reads its body. One that does not
     /// answers a client that holds its body back (Expect: 100-continue) at
     /// once, without waiting for it.
-    bool readsBody(const HttpRequest &req) const;
+    bool readsBody(const HttpRequest &req, const DecodedPath &path) const;
     /// Answers the request in x, its body in or left unread: a script, or
     /// route(). Returns whether another request can be answered now.
     bool serve(const TcpConnectionPtr &conn, HttpSession &s, Exchange &x);
-    void route(StaticFiles &files, const HttpRequest &req, HttpResponse &resp);
+    void route(StaticFiles &files, const HttpRequest &req,
+               const DecodedPath &path, HttpResponse &resp);
     void startScript(const TcpConnectionPtr &conn, HttpSession &s, Exchange &x);
     void scriptDone(const TcpConnectionPtr &conn, HttpResponse &&resp);
     /// Sends resp as the answer to the current request; status is 0 or

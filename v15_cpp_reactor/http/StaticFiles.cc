@@ -558,13 +558,24 @@ StaticFiles::~StaticFiles() = default;
 // range included, so that the next ones cost no system call.
 void StaticFiles::serve(const HttpRequest &req, HttpResponse &resp)
 {
-    std::string decoded, relative;
-    if (!decodePath(req.path, decoded, relative)) {
+    DecodedPath path;
+    path.decode(req.path);
+    serve(req, path, resp);
+}
+
+void StaticFiles::serve(const HttpRequest &req, const DecodedPath &path,
+                        HttpResponse &resp)
+{
+    if (!path.valid) {
         resp.setError(400);
         return;
     }
-    std::string key = decoded.back() == '/' ? relative + "/" : relative;
-    const CachedFile *cached = cache_->lookup(key);
+    const std::string &decoded = path.decoded;
+    const std::string &relative = path.relative;
+    key_.assign(relative);
+    if (path.namesDirectory())
+        key_ += '/';
+    const CachedFile *cached = cache_->lookup(key_);
     if (cached == nullptr) {
         OpenedFile f;
         int status = openTarget(rootFd_, index_, decoded, relative, f);
@@ -577,7 +588,7 @@ void StaticFiles::serve(const HttpRequest &req, HttpResponse &resp)
             return;
         }
         if (f.st.st_size <= kMaxCachedFile)
-            cached = cache_->load(rootFd_, key, f);
+            cached = cache_->load(rootFd_, key_, f);
         if (cached == nullptr) {
             serveFile(req, mimeType(f.isIndex ? index_ : decoded), f, resp);
             return;
@@ -591,6 +602,11 @@ void StaticFiles::serve(const HttpRequest &req, HttpResponse &resp)
     if (range.length >= 0)
         resp.bodyView = std::string_view(cached->content)
                             .substr(size_t(range.first), size_t(range.length));
+}
+
+void DecodedPath::decode(std::string_view path)
+{
+    valid = StaticFiles::decodePath(path, decoded, relative);
 }
 
 bool StaticFiles::decodePath(std::string_view path, std::string &decoded,

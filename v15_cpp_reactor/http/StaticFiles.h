@@ -13,6 +13,22 @@
 #include "http/HttpRequest.h"
 #include "http/HttpResponse.h"
 
+/// A request path decoded once (StaticFiles::decodePath), for everyone
+/// who routes on it: the scripts, then the files. Owned by whoever answers
+/// the request; it keeps its memory from one request to the next.
+struct DecodedPath {
+    bool valid = false; // false: decodePath refused it, the answer is 400
+    std::string decoded; // "/a/./b/"
+    std::string relative; // "a/b", "." for the root
+
+    void decode(std::string_view path);
+    /// Whether the path ends in a slash: it names a directory.
+    bool namesDirectory() const
+    {
+        return decoded.back() == '/';
+    }
+};
+
 class StaticFiles
 {
   public:
@@ -22,6 +38,9 @@ class StaticFiles
     /// Answers req (GET or HEAD) from the root: 200, 206, 304, 301 for a
     /// directory named without its slash, 400, 403, 404 or 416.
     void serve(const HttpRequest &req, HttpResponse &resp);
+    /// The same, with req's path already decoded into path.
+    void serve(const HttpRequest &req, const DecodedPath &path,
+               HttpResponse &resp);
 
     /// Decodes a request path once and makes it relative to the root:
     /// "/a/./b" gives decoded "/a/./b" and relative "a/b" ("." for the
@@ -41,4 +60,5 @@ class StaticFiles
     int rootFd_;
     std::string index_;
     std::unique_ptr<Cache> cache_;
+    std::string key_; // the cache key being looked up; keeps its memory
 };

@@ -140,7 +140,13 @@ void EventLoop::cancel(TimerId id)
 {
     if (!id)
         return;
-    runInLoop([this, id] { timers_->cancel(id); });
+    // Not through runInLoop: a functor holding this and the 16-byte id is
+    // past the 16 bytes std::function keeps without an allocation, and
+    // every connection cancels its timer as it closes.
+    if (isInLoopThread())
+        timers_->cancel(id);
+    else
+        queueInLoop([this, id] { timers_->cancel(id); });
 }
 
 void EventLoop::updateChannel(Channel *channel)
@@ -176,14 +182,14 @@ void EventLoop::handleWakeup()
 
 void EventLoop::runQueuedFunctors()
 {
-    std::vector<Functor> functors;
     {
         // Swap, then run outside the lock: a functor may queue another.
         std::lock_guard<std::mutex> lock(mutex_);
-        functors.swap(queued_);
+        running_.swap(queued_);
     }
     runningQueued_ = true;
-    for (Functor &f : functors)
+    for (Functor &f : running_)
         f();
+    running_.clear();
     runningQueued_ = false;
 }

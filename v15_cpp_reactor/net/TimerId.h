@@ -6,6 +6,7 @@
 
 struct TimerId {
     uint64_t sequence = 0; // 0: no timer
+    uint32_t slot = 0; // where its callback waits in the TimerQueue
     explicit operator bool() const
     {
         return sequence != 0;

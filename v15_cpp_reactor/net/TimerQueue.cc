@@ -39,28 +39,53 @@ TimerId TimerQueue::add(int64_t whenMs, TimerCallback cb)
 {
     loop_->assertInLoopThread();
     uint64_t sequence = nextSequence_++;
-    heap_.push_back({whenMs, sequence});
+    uint32_t slot = takeSlot();
+    slots_[slot].sequence = sequence;
+    slots_[slot].callback = std::move(cb);
+    heap_.push_back({whenMs, sequence, slot});
     std::push_heap(heap_.begin(), heap_.end(), std::greater<Entry>());
-    callbacks_.emplace(sequence, std::move(cb));
     if (armedFor_ < 0 || whenMs < armedFor_)
         arm();
-    return TimerId{sequence};
+    return TimerId{sequence, slot};
 }
 
 void TimerQueue::cancel(TimerId id)
 {
     loop_->assertInLoopThread();
-    callbacks_.erase(id.sequence);
+    if (!isLive(id.sequence, id.slot))
+        return; // it ran, or was cancelled before
+    freeSlot(id.slot);
     // The timerfd may stay armed for this timer: one early wake-up finds
     // nothing to run, cheaper than a timerfd_settime at every cancel.
-    if (heap_.size() > 2 * callbacks_.size() + kCompactAbove)
+    if (heap_.size() > 2 * live_ + kCompactAbove)
         dropCancelled();
+}
+
+uint32_t TimerQueue::takeSlot()
+{
+    live_++;
+    if (freeSlots_.empty()) {
+        slots_.emplace_back();
+        return uint32_t(slots_.size() - 1);
+    }
+    uint32_t slot = freeSlots_.back();
+    freeSlots_.pop_back();
+    return slot;
+}
+
+// The callback goes now, and what it captured with it.
+void TimerQueue::freeSlot(uint32_t slot)
+{
+    slots_[slot].sequence = 0;
+    slots_[slot].callback = nullptr;
+    freeSlots_.push_back(slot);
+    live_--;
 }
 
 void TimerQueue::dropCancelled()
 {
     auto cancelled = [this](const Entry &e) {
-        return callbacks_.count(e.sequence) == 0;
+        return !isLive(e.sequence, e.slot);
     };
     heap_.erase(std::remove_if(heap_.begin(), heap_.end(), cancelled),
                 heap_.end());
@@ -75,7 +100,8 @@ void TimerQueue::popTop()
 
 void TimerQueue::arm()
 {
-    while (!heap_.empty() && !callbacks_.count(heap_.front().sequence))
+    while (!heap_.empty() &&
+           !isLive(heap_.front().sequence, heap_.front().slot))
         popTop(); // cancelled
     struct itimerspec spec = {};
     armedFor_ = -1;
@@ -100,13 +126,14 @@ void TimerQueue::handleExpired()
         Log::error("timerfd read: %s", strerror(errno));
     int64_t now = Timestamp::nowMs();
     while (!heap_.empty() && heap_.front().whenMs <= now) {
-        uint64_t sequence = heap_.front().sequence;
+        Entry top = heap_.front();
         popTop();
-        auto it = callbacks_.find(sequence);
-        if (it == callbacks_.end())
+        if (!isLive(top.sequence, top.slot))
             continue; // cancelled
-        TimerCallback cb = std::move(it->second);
-        callbacks_.erase(it);
+        // Out of its slot first: the callback may add timers, which may
+        // take the slot or move the slots' storage.
+        TimerCallback cb = std::move(slots_[top.slot].callback);
+        freeSlot(top.slot);
         cb(); // may add or cancel timers
     }
     arm();

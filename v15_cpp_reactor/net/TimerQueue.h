@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <algorithm>
-#include <unordered_map>
 #include <vector>
 
 #include "base/Fd.h"
@@ -29,13 +28,14 @@ class TimerQueue : NonCopyable
     void cancel(TimerId id);
     size_t size() const
     {
-        return callbacks_.size();
+        return live_;
     }
 
   private:
     struct Entry {
         int64_t whenMs;
         uint64_t sequence;
+        uint32_t slot;
         // The heap's top is the earliest, ties broken by age.
         bool operator>(const Entry &o) const
         {
@@ -44,10 +44,23 @@ class TimerQueue : NonCopyable
         }
     };
 
+    /// Where a callback waits: sequence names the timer that holds it, 0
+    /// when the slot is free.
+    struct Slot {
+        uint64_t sequence = 0;
+        TimerCallback callback;
+    };
+
     void handleExpired();
     void arm();
     void popTop();
     void dropCancelled();
+    bool isLive(uint64_t sequence, uint32_t slot) const
+    {
+        return slot < slots_.size() && slots_[slot].sequence == sequence;
+    }
+    uint32_t takeSlot();
+    void freeSlot(uint32_t slot);
 
     EventLoop *loop_;
     Fd timerFd_;
@@ -58,5 +71,11 @@ class TimerQueue : NonCopyable
     // it reaches the top, or when such entries outnumber the live ones.
     // That keeps cancel O(1) amortised: every connection cancels its timer.
     std::vector<Entry> heap_; // a min-heap: std::greater with the heap calls
-    std::unordered_map<uint64_t, TimerCallback> callbacks_;
+    // The callbacks, in slots reused once their timer has run or been
+    // cancelled, rather than a node allocated per timer: every connection
+    // has one, and re-arms it once per keep-alive timeout. As many slots as
+    // timers were ever live at once.
+    std::vector<Slot> slots_;
+    std::vector<uint32_t> freeSlots_;
+    size_t live_ = 0; // slots in use
 };

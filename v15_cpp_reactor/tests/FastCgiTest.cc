@@ -248,8 +248,10 @@ HttpResponse exchange(Exchange &x, const HttpRequest &req,
     std::thread app([&x, &reply] { x.app.serveOnce(reply); });
     HttpResponse resp;
     bool answered = false;
+    DecodedPath path;
+    path.decode(req.path);
     std::unique_ptr<CgiJob> job =
-        cgi.start(&loop, files, req, [&](HttpResponse &&r) {
+        cgi.start(&loop, files, req, path, [&](HttpResponse &&r) {
             resp = std::move(r);
             answered = true;
             loop.quit();

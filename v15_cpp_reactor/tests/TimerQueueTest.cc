@@ -39,6 +39,25 @@ void cancelledTimersNeverRun()
     CHECK_EQ(ran, std::string("once"));
 }
 
+// A timer that ran leaves its slot to the next one: the old id, cancelled
+// late, must not cancel the timer that took its place.
+void aStaleIdCancelsNothing()
+{
+    EventLoop loop;
+    std::string ran;
+    TimerId first = loop.runAfter(1, [&] { ran += "first "; });
+    loop.runAfter(5, [&] {
+        // This timer's own slot is free too: one of the two takes first's.
+        TimerId second = loop.runAfter(5, [&] { ran += "second "; });
+        TimerId third = loop.runAfter(6, [&] { ran += "third"; });
+        CHECK(second.slot == first.slot || third.slot == first.slot);
+        loop.cancel(first);
+    });
+    loop.runAfter(30, [&] { loop.quit(); });
+    loop.loop();
+    CHECK_EQ(ran, std::string("first second third"));
+}
+
 void callbacksMayScheduleMore()
 {
     EventLoop loop;
@@ -77,8 +96,9 @@ void otherThreadsQueueWork()
 int main()
 {
     // One loop per thread: each test makes its loop on a fresh thread.
-    for (auto test : {runInDeadlineOrder, cancelledTimersNeverRun,
-                      callbacksMayScheduleMore, otherThreadsQueueWork}) {
+    for (auto test :
+         {runInDeadlineOrder, cancelledTimersNeverRun, aStaleIdCancelsNothing,
+          callbacksMayScheduleMore, otherThreadsQueueWork}) {
         std::thread t(test);
         t.join();
     }
