@@ -47,12 +47,18 @@ struct Exchange {
 
 /// What one loop keeps for all its connections. Loop thread only.
 struct HttpServer::LoopState {
-    LoopState(HttpServer *s, EventLoop *l, int rootFd, const std::string &index)
-        : server(s), loop(l), files(rootFd, index)
+    LoopState(HttpServer *s, EventLoop *l, int rootFd,
+              std::shared_ptr<const HttpSettings> current)
+        : server(s), loop(l), settings(std::move(current)),
+          files(rootFd, settings->index)
     {
     }
     HttpServer *server;
     EventLoop *loop;
+    // What the connections accepted from now on take. A reload replaces it
+    // on this loop's thread (runInLoop), so no lock is needed; one already
+    // taken stays valid as long as a connection holds it.
+    std::shared_ptr<const HttpSettings> settings;
     StaticFiles files;
     std::vector<std::unique_ptr<Exchange>> spare; // at most kMaxSpare
 };
@@ -60,7 +66,10 @@ struct HttpServer::LoopState {
 /// One connection's part in HTTP, kept small: it lives as long as the
 /// connection, idle or not. Owned by the TcpConnection (its context).
 struct HttpSession {
-    explicit HttpSession(HttpServer::LoopState *s) : state(s) {}
+    explicit HttpSession(HttpServer::LoopState *s)
+        : state(s), settings(s->settings)
+    {
+    }
     // A closed connection's timer must go too: under a stream of short
     // connections the heap would otherwise hold one per connection of the
     // last keep-alive timeout.
@@ -70,6 +79,9 @@ struct HttpSession {
     }
 
     HttpServer::LoopState *state;
+    // The settings when the connection was accepted, for all its requests:
+    // a reload does not change the rules of a request in flight.
+    std::shared_ptr<const HttpSettings> settings;
     TimerId deadline;
     int served = 0; // requests answered on this connection
     bool closing = false; // no more requests: shutdown after this
@@ -149,6 +161,15 @@ int64_t requestDueMs(const TcpConnectionPtr &conn, const HttpSession &s,
 /// right after the head as a Content-Length body would, and takes the
 /// framing's bytes out of the input. The body's length so far stands in
 /// for Content-Length: /echo and the scripts' CONTENT_LENGTH read it.
+/// Room for the largest request we take, and one byte more: the parser
+/// tells a head past its limit (414, 431) by that byte, which must fit even
+/// when no body may follow. A chunked body may bring a trailer section
+/// after it, with the same limit as a head.
+size_t inputLimit(long long maxBody)
+{
+    return kMaxHeadBytes + 1 + static_cast<size_t>(maxBody) + kMaxTrailerBytes;
+}
+
 ChunkedDecoder::Result decodeChunks(Buffer &in, Exchange &x, long long maxBody)
 {
     size_t head = x.parser.headLength();
@@ -164,7 +185,8 @@ ChunkedDecoder::Result decodeChunks(Buffer &in, Exchange &x, long long maxBody)
 
 HttpServer::HttpServer(const HttpSettings &settings, TcpServer &tcp, Cgi &cgi,
                        int rootFd)
-    : settings_(settings), tcp_(tcp), cgi_(cgi), rootFd_(rootFd)
+    : settings_(std::make_shared<const HttpSettings>(settings)), tcp_(tcp),
+      cgi_(cgi), rootFd_(rootFd)
 {
     tcp_.setConnectionCallback(
         [this](const TcpConnectionPtr &conn) { onConnection(conn); });
@@ -172,13 +194,7 @@ HttpServer::HttpServer(const HttpSettings &settings, TcpServer &tcp, Cgi &cgi,
         [this](const TcpConnectionPtr &c, Buffer *) { onMessage(c); });
     tcp_.setWriteCompleteCallback(
         [this](const TcpConnectionPtr &c) { onWriteComplete(c); });
-    // Room for the largest request we take, and one byte more: the parser
-    // tells a head past its limit (414, 431) by that byte, which must fit
-    // even when no body may follow. A chunked body may bring a trailer
-    // section after it, with the same limit as a head.
-    tcp_.setInputLimit(kMaxHeadBytes + 1 +
-                       static_cast<size_t>(settings_.maxBody) +
-                       kMaxTrailerBytes);
+    tcp_.setInputLimit(inputLimit(settings.maxBody));
 }
 
 HttpServer::~HttpServer() = default;
@@ -187,7 +203,21 @@ void HttpServer::start(const std::vector<EventLoop *> &loops)
 {
     for (EventLoop *loop : loops)
         loops_.push_back(
-            std::make_unique<LoopState>(this, loop, rootFd_, settings_.index));
+            std::make_unique<LoopState>(this, loop, rootFd_, settings_));
+}
+
+void HttpServer::setSettings(const HttpSettings &settings)
+{
+    auto next = std::make_shared<HttpSettings>(settings);
+    next->index = settings_->index;
+    settings_ = next;
+    tcp_.raiseInputLimit(inputLimit(next->maxBody));
+    // Queued before any connection accepted after this call, on the same
+    // loop: that connection sees the new settings.
+    for (auto &state : loops_) {
+        LoopState *raw = state.get();
+        raw->loop->runInLoop([raw, next] { raw->settings = next; });
+    }
 }
 
 void HttpServer::onConnection(const TcpConnectionPtr &conn)
@@ -202,7 +232,7 @@ void HttpServer::onConnection(const TcpConnectionPtr &conn)
         return;
     }
     armDeadline(conn, conn->loop()->pollReturnMs() +
-                          settings_.keepaliveTimeout * int64_t(1000));
+                          state->settings->keepaliveTimeout * int64_t(1000));
 }
 
 // One timer per connection, armed once per timeout period rather than at
@@ -224,7 +254,7 @@ void HttpServer::armDeadline(const TcpConnectionPtr &conn, int64_t whenMs)
 void HttpServer::onDeadline(const TcpConnectionPtr &conn)
 {
     HttpSession &s = sessionOf(conn);
-    const int64_t timeout = settings_.keepaliveTimeout * int64_t(1000);
+    const int64_t timeout = s.settings->keepaliveTimeout * int64_t(1000);
     int64_t now = Timestamp::nowMs();
     if (!conn->connected()) { // closing: its last answer must move on
         if (now >= conn->lastProgressMs() + timeout)
@@ -324,7 +354,7 @@ bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s,
     }
     if (!x.headComplete) {
         // Refused before it is read: the body never enters memory.
-        if (req.contentLength > settings_.maxBody) {
+        if (req.contentLength > s.settings->maxBody) {
             resp.setError(413);
             respond(conn, s, resp, 413);
             return false;
@@ -346,7 +376,7 @@ bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s,
     }
     bool whole = in.readableBytes() >= x.requestLength;
     if (req.chunked) {
-        auto chunks = decodeChunks(in, x, settings_.maxBody);
+        auto chunks = decodeChunks(in, x, s.settings->maxBody);
         if (chunks == ChunkedDecoder::kError) {
             resp.setError(x.chunks.status());
             respond(conn, s, resp, x.chunks.status());
@@ -457,7 +487,7 @@ bool HttpServer::respond(const TcpConnectionPtr &conn, HttpSession &s,
     const HttpRequest &req = x.request;
     resp.headOnly = req.methodIs("HEAD");
     bool keep = parseError == 0 && !x.bodyUnread && req.keepAlive() &&
-                !shuttingDown_ && s.served + 1 < settings_.keepaliveRequests;
+                !shuttingDown_ && s.served + 1 < s.settings->keepaliveRequests;
     if (!keep)
         resp.connection = "close";
     else if (req.minorVersion == 0)
