@@ -27,7 +27,7 @@ from http_util import (
 )
 from test_config import direct, free_port, write_conf  # noqa: F401  (fixture)
 from test_systemd import NotifySocket
-from util import Deadline, probe, wait_until
+from util import Deadline, probe, thread_count, wait_until
 
 pytestmark = pytest.mark.needs("reload")
 
@@ -166,6 +166,29 @@ def test_a_file_that_does_not_check_keeps_the_old_settings(
         f"{error_log.read_text()}")
 
 
+def test_a_setting_that_needs_a_restart_keeps_its_value_and_says_so(
+        start_server, stage, tmp_path, notify):
+    error_log = tmp_path / "error.log"
+    conf = write_conf(tmp_path / "server.conf", f"""
+        io_threads = 2
+        log_level = warn
+        error_log = {error_log}
+        """)
+    srv = start(start_server, stage, tmp_path, notify, conf)
+    threads = thread_count(srv.pid)
+    conf.write_text(conf.read_text().replace("io_threads = 2",
+                                             "io_threads = 5"))
+    reload(srv.pid, notify)
+
+    assert thread_count(srv.pid) == threads, (
+        f"io_threads changed by a reload: {threads} threads before, "
+        f"{thread_count(srv.pid)} after")
+    probe(srv, stage.protocol)
+    warning = "io_threads changes only with a restart"
+    assert wait_until(lambda: warning in error_log.read_text(), 2.0), (
+        f"no {warning!r} in the error log:\n{error_log.read_text()}")
+
+
 # --- listen ------------------------------------------------------------------
 
 
@@ -201,6 +224,39 @@ def test_a_changed_listen_port_is_bound_and_the_old_one_closed(
         f"a connection of the old listener, after the reload: "
         f"{resp.describe()}")
     assert "Sanitizer" not in srv.stderr_path.read_text(), srv.describe()
+
+
+def test_a_listen_port_that_cannot_be_bound_keeps_the_old_one(
+        direct, stage, tmp_path, notify, monkeypatch):  # noqa: F811
+    old_port = free_port()
+    root = tmp_path / "root"
+    server_args(stage, tmp_path)  # writes root/hello.txt
+    error_log = tmp_path / "error.log"
+    conf = write_conf(tmp_path / "server.conf", f"""
+        listen = 127.0.0.1:{old_port}
+        root = {root}
+        error_log = {error_log}
+        """)
+    monkeypatch.setenv("NOTIFY_SOCKET", notify.name)
+    srv = direct("-c", conf)
+    assert srv.ready_line() == f"listening on 127.0.0.1:{old_port}", (
+        srv.describe())
+    wait_ready(notify)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        taken_port = taken.getsockname()[1]
+        conf.write_text(
+            conf.read_text().replace(str(old_port), str(taken_port)))
+        reload(srv.proc.pid, notify)
+
+        resp = request(Peer(old_port), "GET", "/hello.txt")
+        assert resp.status == 200, (
+            f"the old port after a reload to a taken one: {resp.describe()}")
+    why = f"bind 127.0.0.1:{taken_port}"
+    assert wait_until(lambda: why in error_log.read_text(), 2.0), (
+        f"no {why!r} in the error log:\n{error_log.read_text()}")
+    assert "Sanitizer" not in error_log.read_text(), srv.describe()
 
 
 # --- under load --------------------------------------------------------------
