@@ -328,3 +328,40 @@ def test_reloads_under_load_fail_no_request(
         f"{len(failures)} failed of {done} requests during "
         f"{RELOADS_UNDER_LOAD} reloads; first: {failures[0]}")
     assert done > 100, f"only {done} requests in {LOAD_SECONDS} s"
+
+
+def test_a_reload_while_stopping_listens_on_nothing_new(
+        direct, stage, tmp_path, notify, monkeypatch):  # noqa: F811
+    old_port, new_port = free_port(), free_port()
+    root = tmp_path / "root"
+    server_args(stage, tmp_path)  # writes root/hello.txt
+    conf = write_conf(tmp_path / "server.conf", f"""
+        listen = 127.0.0.1:{old_port}
+        root = {root}
+        """)
+    monkeypatch.setenv("NOTIFY_SOCKET", notify.name)
+    srv = direct("-c", conf)
+    assert srv.ready_line() == f"listening on 127.0.0.1:{old_port}", (
+        srv.describe())
+    wait_ready(notify)
+    # A body on its way keeps the stop waiting for it; 100 Continue says
+    # the server has the head.
+    body = b"b" * 100
+    busy = Peer(old_port).connect(5)
+    request_bytes = build_request("POST", "/echo", body=body,
+                                  headers=[("Expect", "100-continue")])
+    send_all(busy, request_bytes[:-len(body)])
+    assert read_response(busy).status == 100
+    os.kill(srv.proc.pid, signal.SIGTERM)
+    fields, _ = notify.receive("STOPPING=1 after SIGTERM")
+    assert fields == {"STOPPING": "1"}, fields
+
+    conf.write_text(conf.read_text().replace(str(old_port), str(new_port)))
+    reload(srv.proc.pid, notify)
+    with pytest.raises(ConnectionRefusedError):
+        Peer(new_port).connect(5).close()
+    send_all(busy, body)
+    resp = read_response(busy)
+    busy.close()
+    assert resp.status == 200 and resp.body == body, resp.describe()
+    assert srv.proc.wait(5) == 0, srv.describe()
