@@ -37,11 +37,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(fd >= 0);
         return fd;
     }();
+    static StaticFiles files(rootFd, "index.html");
     std::string output(reinterpret_cast<const char *>(data), size);
     HttpResponse resp;
     resp.status = 299; // what a refusal must leave as it was
     resp.headers = "X-Before: 1\r\n";
-    if (!makeCgiResponse(output, rootFd, "index.html", resp)) {
+    if (!makeCgiResponse(output, files, "index.html", resp)) {
         CHECK(resp.status == 299 && resp.headers == "X-Before: 1\r\n");
         CHECK(resp.body.empty() && resp.contentType.empty());
         return 0;

@@ -30,7 +30,7 @@ constexpr size_t kMaxInput = 64 * 1024;
 struct App {
     std::string path;
     int listenFd = -1;
-    int rootFd = -1;
+    std::unique_ptr<StaticFiles> files; // answers local redirects
     CgiSettings settings;
 
     App()
@@ -46,8 +46,9 @@ struct App {
                    sizeof addr) == 0);
         CHECK(listen(listenFd, 16) == 0);
         std::string err;
-        rootFd = StaticFiles::openRoot(FUZZ_WWW, err); // local redirects
+        int rootFd = StaticFiles::openRoot(FUZZ_WWW, err);
         CHECK(rootFd >= 0);
+        files = std::make_unique<StaticFiles>(rootFd, "index.html");
         settings.fastcgiPass = "unix:" + path;
         // Our side always closes: an answer must come long before this.
         settings.fastcgiTimeout = 5;
@@ -61,7 +62,7 @@ struct App {
 /// What the answer should be, from a second, simpler reading of the
 /// records: the CGI response in the STDOUT stream if the reply ends with
 /// END_REQUEST saying REQUEST_COMPLETE, else 502.
-int expectedStatus(const uint8_t *p, size_t size, int rootFd)
+int expectedStatus(const uint8_t *p, size_t size, StaticFiles &files)
 {
     std::string out;
     for (size_t pos = 0; size - pos >= 8;) {
@@ -76,9 +77,8 @@ int expectedStatus(const uint8_t *p, size_t size, int rootFd)
             if (h[8 + 4] != 0) // protocolStatus
                 return 502;
             HttpResponse resp;
-            return makeCgiResponse(out, rootFd, "index.html", resp)
-                       ? resp.status
-                       : 502;
+            return makeCgiResponse(out, files, "index.html", resp) ? resp.status
+                                                                   : 502;
         } else if (h[1] != 7) // anything but STDERR
             return 502;
         pos += 8 + content + h[6];
@@ -111,7 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ScriptRequest req;
     req.path = "/fuzz.php";
     req.filename = "/fuzz.php";
-    auto task = std::make_shared<FastCgi>(&loop, app.settings, app.rootFd, req,
+    auto task = std::make_shared<FastCgi>(&loop, app.settings, *app.files, req,
                                           [&](HttpResponse &&resp) {
                                               answers++;
                                               status = resp.status;
@@ -140,6 +140,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     task.reset();
 
     CHECK(answers == 1);
-    CHECK(peer < 0 || status == expectedStatus(data, size, app.rootFd));
+    CHECK(peer < 0 || status == expectedStatus(data, size, *app.files));
     return 0;
 }

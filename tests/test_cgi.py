@@ -334,6 +334,21 @@ def test_cgi_local_location_is_served_by_the_server(server):
     assert resp.body == b"hello\n", resp.describe()
 
 
+def test_a_local_redirect_serves_the_file_as_it_is_now(server, cgi_root):
+    # v15 answers a local redirect from its file cache, as any file: a
+    # file changed since it was cached is read again, not served stale.
+    # Four times, so that the file is cached on every loop (io_threads).
+    for _ in range(4):
+        resp = request(server, "GET", "/cgi-bin/local.sh")
+        assert resp.body == b"hello\n", resp.describe()
+    (cgi_root / "hello.txt").write_text("hello again\n")
+    for _ in range(4):
+        resp = request(server, "GET", "/cgi-bin/local.sh")
+        assert resp.status == 200, resp.describe()
+        assert resp.body == b"hello again\n", \
+            f"a changed file was served stale: {resp.describe()}"
+
+
 # --- a script's source is never served as a file ---------------------------
 
 SECRET_INDEX = """<?php

@@ -1,6 +1,7 @@
 """The worker pool of v14: scripts run on workers while the loop goes on
 serving; more scripts than workers wait in the queue and all complete; a
-stop while scripts run or wait ends the server cleanly."""
+full queue answers 503 (v15, where its length is a setting); a stop while
+scripts run or wait ends the server cleanly."""
 
 import os
 import signal
@@ -55,6 +56,64 @@ def test_more_scripts_than_workers_queue_and_all_complete(
         assert resp is not None and resp.status == 200, \
             f"queued script {i}: {resp.describe() if resp else 'no answer'}"
         assert resp.body == b"slept", resp.describe()
+
+
+# Holds its slot until the test creates the gate file (8 s at most, so a
+# failed test leaves no script behind). PHP caches no stat of a missing file.
+GATE_PHP = """<?php
+$end = microtime(true) + 8;
+while (!file_exists('{gate}') && microtime(true) < $end)
+    usleep(10000);
+echo 'through';
+"""
+
+
+@pytest.mark.needs("threadpool", "reactor", "config")
+def test_past_the_queue_limit_scripts_get_503_at_once_and_the_rest_complete(
+        start_server, stage, tmp_path):
+    """One slot and room for two to wait: of five held scripts, one runs,
+    two wait, and two get 503 while the first still holds its slot; once
+    it lets go, the three run in turn and answer 200. v14 sheds load too,
+    but past a fixed 1024 jobs, too many for a test to hold; v15's limit is
+    max_queued_scripts."""
+    args = server_args(stage, tmp_path)
+    gate = tmp_path / "gate"
+    (tmp_path / "root" / "held.php").write_text(GATE_PHP.format(gate=gate))
+    conf = tmp_path / "server.conf"
+    conf.write_text("worker_threads = 1\nmax_queued_scripts = 2\n")
+    server = start_server("-c", str(conf), *args)
+    results = [None] * 5
+
+    def fetch(i):
+        results[i] = request(server, "GET", f"/held.php?n={i}", timeout=9)
+
+    clients = [threading.Thread(target=fetch, args=(i,)) for i in range(5)]
+    for t in clients:
+        t.start()
+
+    def refused():
+        return [r for r in results if r is not None and r.status == 503]
+
+    try:
+        assert wait_until(lambda: len(refused()) == 2, timeout=5), (
+            f"want two 503s while the first script holds its slot, got "
+            f"{[r.describe() if r else 'waiting' for r in results]}")
+        assert len(php_children(server)) == 1, \
+            "more scripts ran at once than worker_threads"
+        waiting = [i for i, r in enumerate(results) if r is None]
+        assert len(waiting) == 3, (
+            f"want one running and two queued scripts still unanswered, got "
+            f"{[r.describe() if r else 'waiting' for r in results]}")
+    finally:
+        gate.touch()
+        for t in clients:
+            t.join(timeout=9)
+    for i in waiting:
+        resp = results[i]
+        assert resp is not None and resp.status == 200 \
+            and resp.body == b"through", \
+            f"script {i}: {resp.describe() if resp else 'no answer'}"
+    assert len(refused()) == 2, "a script that waited got 503 after all"
 
 
 def held_sockets(pid):

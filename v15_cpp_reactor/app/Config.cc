@@ -13,6 +13,7 @@
 #include <cstring>
 #include <memory>
 
+#include "base/Failure.h"
 #include "base/Number.h"
 #include "http/Address.h"
 
@@ -230,6 +231,10 @@ const struct {
      [](Config &cfg, const std::string &v, const std::string &) {
          return setNumber(cfg.workerThreads, v, 1, 256, "threads");
      }},
+    {"max_queued_scripts",
+     [](Config &cfg, const std::string &v, const std::string &) {
+         return setNumber(cfg.maxQueuedScripts, v, 0, 1000000, "scripts");
+     }},
     {"io_threads",
      [](Config &cfg, const std::string &v, const std::string &) {
          return setNumber(cfg.ioThreads, v, 0, 256, "threads");
@@ -298,7 +303,7 @@ bool Config::load(const std::string &path, std::string &err)
     std::unique_ptr<FILE, decltype(&fclose)> file(fopen(path.c_str(), "r"),
                                                   fclose);
     if (!file) {
-        err = path + ": " + strerror(errno);
+        err = failure(path);
         return false;
     }
     std::string dir = directoryOf(path);
@@ -347,6 +352,14 @@ HttpSettings Config::httpSettings() const
 
 CgiSettings Config::cgiSettings() const
 {
-    return {root,       index,       port,          workerThreads,
-            cgiTimeout, fastcgiPass, fastcgiTimeout};
+    return {
+        root,
+        index,
+        port,
+        workerThreads,
+        maxQueuedScripts,
+        cgiTimeout,
+        fastcgiPass,
+        fastcgiTimeout,
+    };
 }

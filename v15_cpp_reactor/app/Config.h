@@ -29,6 +29,7 @@ struct Config {
     std::string errorLog; // empty: errors stay on stderr
     Log::Level logLevel = Log::kError;
     int workerThreads = 4; // scripts running at once (more wait in a queue)
+    int maxQueuedScripts = 1024; // scripts in that queue; 503 past, as v14
     int ioThreads = 2; // loops serving connections (0: the acceptor's)
     int shutdownTimeout = 10; // seconds in-flight requests get at SIGTERM
     std::string configFile; // -c

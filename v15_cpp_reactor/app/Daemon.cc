@@ -9,12 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
+#include "base/Failure.h"
 #include "base/Fd.h"
 #include "base/Logger.h"
 
@@ -26,11 +26,6 @@ const char kReadyPrefix[] = "listening on ";
 Fd pidfileFd;
 pid_t pidfileOwner; // the process whose pid is in the file
 std::string pidfilePath;
-
-std::string failure(const std::string &what)
-{
-    return what + ": " + strerror(errno);
-}
 
 /// The launcher's side: copies what the daemon prints until the pipe
 /// closes. The ready line goes to stdout, anything else to stderr.

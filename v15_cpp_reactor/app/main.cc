@@ -286,6 +286,8 @@ class Server
     {
         keep("io_threads", next.ioThreads, loaded_.ioThreads);
         keep("worker_threads", next.workerThreads, loaded_.workerThreads);
+        keep("max_queued_scripts", next.maxQueuedScripts,
+             loaded_.maxQueuedScripts);
         keep("daemon", next.daemonize, loaded_.daemonize);
         keep("pidfile", next.pidfile, loaded_.pidfile);
         keep("root", next.root, loaded_.root);

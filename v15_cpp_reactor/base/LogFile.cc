@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
+#include <cstdlib>
 #include <memory>
+
+#include "base/Failure.h"
 
 namespace
 {
@@ -29,11 +31,6 @@ std::string absolute(const std::string &path)
     return std::string(cwd.get()) + "/" + path;
 }
 
-std::string failure(const std::string &what, const std::string &path, int err)
-{
-    return what + " " + path + ": " + strerror(err);
-}
-
 } // namespace
 
 bool LogFile::open(const std::string &path, std::string &err)
@@ -41,7 +38,7 @@ bool LogFile::open(const std::string &path, std::string &err)
     path_ = absolute(path);
     fd_.reset(openLog(path_));
     if (!fd_)
-        err = failure("log", path_, errno);
+        err = failure("log " + path_);
     return fd_.valid();
 }
 
@@ -51,7 +48,7 @@ bool LogFile::open(const std::string &path, std::string &err)
 bool LogFile::replaceStderr(std::string &err)
 {
     if (dup3(fd_.get(), STDERR_FILENO, 0) < 0) {
-        err = failure("reopen", path_, errno);
+        err = failure("reopen " + path_);
         return false;
     }
     return true;
@@ -69,7 +66,7 @@ bool LogFile::reopen(std::string &err)
         return true;
     Fd fresh(openLog(path_));
     if (!fresh) {
-        err = failure("reopen", path_, errno);
+        err = failure("reopen " + path_);
         return false; // keep writing to the old file rather than nowhere
     }
     fd_ = std::move(fresh);

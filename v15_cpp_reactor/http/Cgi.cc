@@ -160,7 +160,7 @@ std::string joined(std::string_view name, std::string_view value)
 Cgi::Cgi(const CgiSettings &settings, std::string phpCgiPath, int rootFd)
     : settings_(settings), phpCgi_(std::move(phpCgiPath)), rootFd_(rootFd)
 {
-    ScriptQueue::setLimit(settings.workerThreads);
+    ScriptQueue::setLimits(settings.workerThreads, settings.maxQueuedScripts);
 }
 
 std::string Cgi::findProgram(const std::string &name)
@@ -290,7 +290,8 @@ int Cgi::refusal(const HttpRequest &req, const Script &script) const
     return status;
 }
 
-std::unique_ptr<CgiJob> Cgi::start(EventLoop *loop, const HttpRequest &req,
+std::unique_ptr<CgiJob> Cgi::start(EventLoop *loop, StaticFiles &files,
+                                   const HttpRequest &req,
                                    ResponseCallback done)
 {
     Script script;
@@ -305,7 +306,7 @@ std::unique_ptr<CgiJob> Cgi::start(EventLoop *loop, const HttpRequest &req,
         done(std::move(resp));
         return nullptr;
     }
-    std::shared_ptr<ScriptTask> task = makeTask(loop, req, script, done);
+    std::shared_ptr<ScriptTask> task = makeTask(loop, files, req, script, done);
     task->submit();
     if (task->finished())
         return nullptr; // answered at once: a failed start, or 503
@@ -313,7 +314,7 @@ std::unique_ptr<CgiJob> Cgi::start(EventLoop *loop, const HttpRequest &req,
 }
 
 /// A task for script, with its own copy of what it needs of req.
-std::shared_ptr<ScriptTask> Cgi::makeTask(EventLoop *loop,
+std::shared_ptr<ScriptTask> Cgi::makeTask(EventLoop *loop, StaticFiles &files,
                                           const HttpRequest &req,
                                           const Script &script,
                                           ResponseCallback &done) const
@@ -325,12 +326,11 @@ std::shared_ptr<ScriptTask> Cgi::makeTask(EventLoop *loop,
     copy.body = std::string(req.body);
     copy.head = req.methodIs("HEAD");
     if (script.php && !settings_.fastcgiPass.empty())
-        return std::make_shared<FastCgi>(loop, settings_, rootFd_,
+        return std::make_shared<FastCgi>(loop, settings_, files,
                                          std::move(copy), std::move(done));
     // php-cgi finds the script in SCRIPT_FILENAME; anything else is run
     // itself.
     std::string program = script.php ? phpCgi_ : copy.filename;
-    return std::make_shared<CgiProcess>(loop, settings_, rootFd_,
-                                        std::move(copy), std::move(done),
-                                        std::move(program));
+    return std::make_shared<CgiProcess>(loop, settings_, files, std::move(copy),
+                                        std::move(done), std::move(program));
 }

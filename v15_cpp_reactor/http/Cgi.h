@@ -16,6 +16,7 @@
 
 class EventLoop;
 class ScriptTask;
+class StaticFiles;
 
 /// What scripts need from the configuration. app/Config fills every field
 /// (the defaults are its own).
@@ -24,6 +25,7 @@ struct CgiSettings {
     std::string index; // what a directory answers with
     int port = 0; // SERVER_PORT
     int workerThreads = 1; // scripts running at once
+    int maxQueuedScripts = 0; // scripts waiting for a slot; 503 past
     int cgiTimeout = 0; // seconds before 504 from php-cgi or a CGI program
     std::string fastcgiPass; // HOST:PORT or unix:PATH; empty: php-cgi
     int fastcgiTimeout = 0; // seconds for one exchange with php-fpm
@@ -49,7 +51,8 @@ class Cgi
     /// settings must outlive the Cgi and its jobs. phpCgiPath: php-cgi's
     /// absolute path, found at startup (empty if not found: .php then
     /// answers 502 via php-cgi). settings.workerThreads caps how many jobs
-    /// of the whole process run at once; the others wait in a FIFO queue.
+    /// of the whole process run at once; the others wait in a FIFO queue,
+    /// up to settings.maxQueuedScripts of them, and the rest get 503.
     Cgi(const CgiSettings &settings, std::string phpCgiPath, int rootFd);
 
     /// Whether req names a script (.php anywhere in the path, or under
@@ -64,7 +67,9 @@ class Cgi
     /// returns: whatever the job needs is copied. done gets the response,
     /// on loop's thread. A problem found at once (404, 403) may be answered
     /// through done before start returns; the job returned is then empty.
-    std::unique_ptr<CgiJob> start(EventLoop *loop, const HttpRequest &req,
+    /// files: loop's StaticFiles, which answers a local redirect.
+    std::unique_ptr<CgiJob> start(EventLoop *loop, StaticFiles &files,
+                                  const HttpRequest &req,
                                   ResponseCallback done);
 
     /// Finds a program: name itself if it holds a slash, else the first
@@ -91,7 +96,7 @@ class Cgi
     int refusal(const HttpRequest &req, const Script &script) const;
     std::vector<std::string> buildEnv(const HttpRequest &req,
                                       const Script &script) const;
-    std::shared_ptr<ScriptTask> makeTask(EventLoop *loop,
+    std::shared_ptr<ScriptTask> makeTask(EventLoop *loop, StaticFiles &files,
                                          const HttpRequest &req,
                                          const Script &script,
                                          ResponseCallback &done) const;

@@ -23,8 +23,6 @@
 namespace
 {
 
-constexpr size_t kReadChunk = 64 * 1024; // a pipe's capacity
-
 /// argv and envp for execve, pointing into strings that outlive the call.
 /// execve(2) does not write to them; its prototype predates const.
 std::vector<char *> pointers(const std::vector<std::string> &strings)
@@ -77,10 +75,10 @@ std::string directoryOf(const std::string &filename)
 
 } // namespace
 
-CgiProcess::CgiProcess(EventLoop *loop, const CgiSettings &settings, int rootFd,
-                       ScriptRequest req, ResponseCallback done,
-                       std::string program)
-    : ScriptTask(loop, settings, rootFd, std::move(req), std::move(done)),
+CgiProcess::CgiProcess(EventLoop *loop, const CgiSettings &settings,
+                       StaticFiles &files, ScriptRequest req,
+                       ResponseCallback done, std::string program)
+    : ScriptTask(loop, settings, files, std::move(req), std::move(done)),
       program_(std::move(program))
 {
 }

@@ -20,7 +20,7 @@ class CgiProcess : public ScriptTask
 {
   public:
     /// program: what to execve, php-cgi or the script itself.
-    CgiProcess(EventLoop *loop, const CgiSettings &settings, int rootFd,
+    CgiProcess(EventLoop *loop, const CgiSettings &settings, StaticFiles &files,
                ScriptRequest req, ResponseCallback done, std::string program);
     ~CgiProcess() override;
 

@@ -37,16 +37,15 @@ int parseStatus(std::string_view value)
 }
 
 /// A header the script may send on: a name of visible characters, a value
-/// without control characters (a CR could split our response in two).
+/// without control characters (a CR could split our response in two). The
+/// name is not held to a request's token rule: v08 to v14 pass on any
+/// visible name too.
 bool validHeader(std::string_view name, std::string_view value)
 {
     for (char c : name)
         if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
             return false;
-    for (char c : value)
-        if ((static_cast<unsigned char>(c) < ' ' && c != '\t') || c == 0x7f)
-            return false;
-    return true;
+    return !hasControl(value);
 }
 
 /// One header line, passed on or acted upon. False for a bad Status.
@@ -106,11 +105,12 @@ bool parseHead(std::string_view output, HttpResponse &resp, CgiHead &head)
     return head.hasType || head.hasStatus || head.hasLocation;
 }
 
-/// A local redirect: the server answers with the file at location itself.
-/// Only GET of the resource is meant (section 6.2.2), whatever the method
-/// of the script's own request.
-void serveLocal(const std::string &location, int rootFd,
-                const std::string &index, HttpResponse &resp)
+/// A local redirect: the server answers with the file at location itself,
+/// from the loop's StaticFiles and its cache, as any file. Only GET of the
+/// resource is meant (section 6.2.2), whatever the method of the script's
+/// own request.
+void serveLocal(const std::string &location, StaticFiles &files,
+                HttpResponse &resp)
 {
     HttpRequest local;
     local.method = "GET";
@@ -119,10 +119,10 @@ void serveLocal(const std::string &location, int rootFd,
     local.path = std::string_view(location).substr(0, query);
     if (query != std::string::npos)
         local.query = std::string_view(location).substr(query + 1);
-    StaticFiles files(rootFd, index);
     files.serve(local, resp);
-    // The body may be a view into files' cache, which ends with this
-    // function: the response keeps a copy instead.
+    // The body may be a view into the cache, good only until the loop uses
+    // the cache again; the answer still has the task's callback to go
+    // through, so the response keeps a copy instead.
     if (!resp.bodyView.empty()) {
         resp.body.assign(resp.bodyView);
         resp.bodyView = {};
@@ -131,8 +131,8 @@ void serveLocal(const std::string &location, int rootFd,
 
 } // namespace
 
-bool makeCgiResponse(std::string &output, int rootFd, const std::string &index,
-                     HttpResponse &resp)
+bool makeCgiResponse(std::string &output, StaticFiles &files,
+                     const std::string &index, HttpResponse &resp)
 {
     HttpResponse made;
     CgiHead head;
@@ -145,7 +145,7 @@ bool makeCgiResponse(std::string &output, int rootFd, const std::string &index,
     // to happen, and serving it as a file would show its source.
     if (!head.location.empty() && head.location[0] == '/' && !head.hasStatus &&
         !Cgi::namesScript(path, index)) {
-        serveLocal(head.location, rootFd, index, resp);
+        serveLocal(head.location, files, resp);
         return true;
     }
     if (head.hasLocation && !head.hasStatus)

@@ -7,10 +7,12 @@
 
 #include "http/HttpResponse.h"
 
+class StaticFiles;
+
 /// Fills resp from output: the header block's Status, Location and other
 /// fields, then the rest as the body (output is consumed). A local
-/// redirect (section 6.2.2) is answered with that file from the root.
+/// redirect (section 6.2.2) is answered with that file, by files.
 /// Returns false, with resp untouched, for output that has no valid
 /// header block: the caller answers 502.
-bool makeCgiResponse(std::string &output, int rootFd, const std::string &index,
-                     HttpResponse &resp);
+bool makeCgiResponse(std::string &output, StaticFiles &files,
+                     const std::string &index, HttpResponse &resp);

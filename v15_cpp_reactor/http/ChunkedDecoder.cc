@@ -12,6 +12,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string_view>
+
+#include "http/HttpRequest.h"
 
 namespace
 {
@@ -30,17 +33,6 @@ int hexValue(char c)
 bool isWhiteSpace(char c)
 {
     return c == ' ' || c == '\t';
-}
-
-/// A control character other than HTAB: a bare CR or a NUL among them.
-bool hasControl(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = static_cast<unsigned char>(s[i]);
-        if ((c < ' ' && c != '\t') || c == 0x7f)
-            return true;
-    }
-    return false;
 }
 
 } // namespace
@@ -138,7 +130,7 @@ void ChunkedDecoder::sizeLine(const char *line, size_t n, long long maxBody)
         rest++;
     bool extension = rest < n && line[rest] == ';';
     if (digits == 0 || (rest < n && !extension) ||
-        (rest == n && rest > digits) || hasControl(line, n)) {
+        (rest == n && rest > digits) || hasControl(std::string_view(line, n))) {
         failWith(400);
         return;
     }
@@ -183,7 +175,7 @@ void ChunkedDecoder::trailerLine(const char *line, size_t n)
     const char *colon = static_cast<const char *>(std::memchr(line, ':', n));
     bool named = colon != nullptr && colon != line &&
                  std::find_if(line, colon, isWhiteSpace) == colon;
-    if (!named || hasControl(line, n))
+    if (!named || hasControl(std::string_view(line, n)))
         failWith(400);
     else if (++trailerFields_ > kMaxHeaders)
         failWith(431);

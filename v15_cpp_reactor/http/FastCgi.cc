@@ -31,7 +31,6 @@ constexpr size_t kHeaderLength = 8; // every record starts with one
 constexpr size_t kMaxContent = 65535; // contentLength has two bytes
 constexpr unsigned kRequestId = 1; // 0 is for management records
 constexpr size_t kMaxStderr = 64 * 1024; // logged per request; rest dropped
-constexpr size_t kReadChunk = 64 * 1024;
 
 /// One record: the header, the content, then padding up to a multiple of
 /// 8 bytes, which the specification recommends so that records stay
@@ -122,9 +121,9 @@ std::string FastCgi::encodeRequest(const ScriptRequest &req)
     return out;
 }
 
-FastCgi::FastCgi(EventLoop *loop, const CgiSettings &settings, int rootFd,
-                 ScriptRequest req, ResponseCallback done)
-    : ScriptTask(loop, settings, rootFd, std::move(req), std::move(done)),
+FastCgi::FastCgi(EventLoop *loop, const CgiSettings &settings,
+                 StaticFiles &files, ScriptRequest req, ResponseCallback done)
+    : ScriptTask(loop, settings, files, std::move(req), std::move(done)),
       pass_(settings.fastcgiPass)
 {
 }

@@ -17,7 +17,7 @@ class Channel;
 class FastCgi : public ScriptTask
 {
   public:
-    FastCgi(EventLoop *loop, const CgiSettings &settings, int rootFd,
+    FastCgi(EventLoop *loop, const CgiSettings &settings, StaticFiles &files,
             ScriptRequest req, ResponseCallback done);
     ~FastCgi() override;
 

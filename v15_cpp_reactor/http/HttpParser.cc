@@ -319,11 +319,8 @@ int HttpParser::parseHeaderLine(const char *data, size_t end)
         v++;
     while (vEnd > v && isWhiteSpace(line[vEnd - 1]))
         vEnd--;
-    for (size_t i = v; i < vEnd; i++) {
-        unsigned char c = static_cast<unsigned char>(line[i]);
-        if ((c < ' ' && c != '\t') || c == 0x7f)
-            return 400;
-    }
+    if (hasControl(line.substr(v, vEnd - v)))
+        return 400;
     if (fields_.size() == kMaxHeaders)
         return 431;
     uint32_t base = uint32_t(lineStart_);

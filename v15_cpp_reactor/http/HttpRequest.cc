@@ -37,6 +37,16 @@ bool listHasToken(std::string_view value, std::string_view token)
 
 } // namespace
 
+bool hasControl(std::string_view s)
+{
+    for (char c : s) {
+        unsigned char u = static_cast<unsigned char>(c);
+        if ((u < ' ' && u != '\t') || u == 0x7f)
+            return true;
+    }
+    return false;
+}
+
 // Spelled out rather than strncasecmp: that one follows the locale.
 bool equalsIgnoreCase(std::string_view a, std::string_view b)
 {

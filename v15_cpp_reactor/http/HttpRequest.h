@@ -46,3 +46,8 @@ class HttpRequest
 
 /// Whether a equals b ignoring ASCII case.
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
+/// Whether s holds a control character other than HTAB (a CR, an LF, a
+/// NUL, DEL), which no field value may (RFC 9110 5.5). The one rule for a
+/// request's fields, a chunk's extensions and trailers, and a script's
+/// header values: a CR or LF passed on would split a message in two.
+bool hasControl(std::string_view s);

@@ -14,6 +14,7 @@
 #include "http/HttpRequest.h"
 #include "http/HttpResponse.h"
 #include "http/StaticFiles.h"
+#include "net/ConnectionContext.h"
 #include "net/EventLoop.h"
 #include "net/TcpConnection.h"
 #include "net/TcpServer.h"
@@ -65,7 +66,7 @@ struct HttpServer::LoopState {
 
 /// One connection's part in HTTP, kept small: it lives as long as the
 /// connection, idle or not. Owned by the TcpConnection (its context).
-struct HttpSession {
+struct HttpSession : ConnectionContext {
     explicit HttpSession(HttpServer::LoopState *s)
         : state(s), settings(s->settings)
     {
@@ -73,7 +74,7 @@ struct HttpSession {
     // A closed connection's timer must go too: under a stream of short
     // connections the heap would otherwise hold one per connection of the
     // last keep-alive timeout.
-    ~HttpSession()
+    ~HttpSession() override
     {
         state->loop->cancel(deadline);
     }
@@ -96,7 +97,7 @@ constexpr size_t kBodyBytesPerTimeout = 64 * 1024;
 
 HttpSession &sessionOf(const TcpConnectionPtr &conn)
 {
-    return *static_cast<HttpSession *>(conn->context());
+    return static_cast<HttpSession &>(*conn->context());
 }
 
 /// The session's exchange, taken from the loop's spares if it has none.
@@ -226,7 +227,7 @@ void HttpServer::onConnection(const TcpConnectionPtr &conn)
     for (auto &candidate : loops_)
         if (candidate->loop == conn->loop())
             state = candidate.get();
-    conn->setContext(std::make_shared<HttpSession>(state));
+    conn->setContext(std::make_unique<HttpSession>(state));
     if (shuttingDown_) {
         conn->shutdown();
         return;
@@ -411,7 +412,7 @@ bool HttpServer::serve(const TcpConnectionPtr &conn, HttpSession &s,
                        Exchange &x)
 {
     if (cgi_.wants(x.request)) {
-        startScript(conn, x);
+        startScript(conn, s, x);
         return false;
     }
     HttpResponse resp;
@@ -441,17 +442,18 @@ void HttpServer::route(StaticFiles &files, const HttpRequest &req,
     files.serve(req, resp);
 }
 
-void HttpServer::startScript(const TcpConnectionPtr &conn, Exchange &x)
+void HttpServer::startScript(const TcpConnectionPtr &conn, HttpSession &s,
+                             Exchange &x)
 {
     // The next request waits in the input for this answer; reading goes
     // on, so a client that leaves is noticed and its script stopped.
     x.working = true;
     std::weak_ptr<TcpConnection> weak = conn;
-    auto job =
-        cgi_.start(conn->loop(), x.request, [this, weak](HttpResponse &&resp) {
-            if (TcpConnectionPtr c = weak.lock())
-                scriptDone(c, std::move(resp));
-        });
+    auto job = cgi_.start(conn->loop(), s.state->files, x.request,
+                          [this, weak](HttpResponse &&resp) {
+                              if (TcpConnectionPtr c = weak.lock())
+                                  scriptDone(c, std::move(resp));
+                          });
     if (x.working) // not answered at once (a 404, say) inside start()
         x.job = std::move(job);
 }
@@ -547,7 +549,7 @@ void HttpServer::beginShutdown()
 {
     shuttingDown_ = true;
     tcp_.forEachConnection([](const TcpConnectionPtr &conn) {
-        HttpSession *s = static_cast<HttpSession *>(conn->context());
+        auto *s = static_cast<HttpSession *>(conn->context());
         if (s == nullptr)
             return;
         // Busy: a script at work, an answer still going out, or a body

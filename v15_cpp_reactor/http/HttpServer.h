@@ -71,7 +71,7 @@ class HttpServer : NonCopyable
     /// route(). Returns whether another request can be answered now.
     bool serve(const TcpConnectionPtr &conn, HttpSession &s, Exchange &x);
     void route(StaticFiles &files, const HttpRequest &req, HttpResponse &resp);
-    void startScript(const TcpConnectionPtr &conn, Exchange &x);
+    void startScript(const TcpConnectionPtr &conn, HttpSession &s, Exchange &x);
     void scriptDone(const TcpConnectionPtr &conn, HttpResponse &&resp);
     /// Sends resp as the answer to the current request; status is 0 or
     /// the parser's error. Returns whether the connection stays open.

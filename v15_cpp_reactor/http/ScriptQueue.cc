@@ -22,6 +22,7 @@ struct Waiter {
 struct Queue {
     std::mutex mutex;
     int limit = 4;
+    size_t maxWaiting = 1024;
     int running = 0;
     bool stopped = false;
     std::deque<Waiter> waiting;
@@ -48,11 +49,12 @@ void grant(const Waiter &next)
 
 } // namespace
 
-void ScriptQueue::setLimit(int limit)
+void ScriptQueue::setLimits(int running, int waiting)
 {
     Queue &q = theQueue();
     std::lock_guard<std::mutex> lock(q.mutex);
-    q.limit = std::max(limit, 1);
+    q.limit = std::max(running, 1);
+    q.maxWaiting = size_t(std::max(waiting, 0));
 }
 
 ScriptQueue::Admission
@@ -66,6 +68,10 @@ ScriptQueue::admit(const std::shared_ptr<ScriptTask> &task)
         q.running++;
         return kRunNow;
     }
+    // Shedding load beats a line that grows without bound: the last in a
+    // long one would wait for an answer its client gave up on long ago.
+    if (q.waiting.size() >= q.maxWaiting)
+        return kFull;
     q.waiting.push_back({task->loop(), task.get(), task});
     return kQueued;
 }

@@ -1,7 +1,8 @@
 /// ScriptQueue: how many scripts and FastCGI exchanges run at once in the
 /// whole process (worker_threads), shared by every loop's thread. A task
 /// past the limit waits in FIFO order and is resumed on its own loop when a
-/// running one ends. Every method may be called from any thread.
+/// running one ends; past max_queued_scripts waiting, it is refused (503).
+/// Every method may be called from any thread.
 #pragma once
 
 #include <memory>
@@ -14,11 +15,13 @@ namespace ScriptQueue
 enum Admission {
     kRunNow, // a slot is the task's: run it
     kQueued, // it waits; ScriptTask::resume runs on its loop later
+    kFull, // too many wait already: answer 503
     kStopped, // the server is stopping: answer 503
 };
 
-/// At most limit tasks hold a slot at once.
-void setLimit(int limit);
+/// At most running tasks hold a slot at once, and at most waiting more
+/// wait for one.
+void setLimits(int running, int waiting);
 /// Asks for a slot for task, which must be on its loop's thread.
 Admission admit(const std::shared_ptr<ScriptTask> &task);
 /// Gives a slot back: the oldest waiting task gets it.

@@ -32,9 +32,10 @@ bool takeOutputBudget(size_t n)
 
 } // namespace
 
-ScriptTask::ScriptTask(EventLoop *loop, const CgiSettings &settings, int rootFd,
-                       ScriptRequest req, ResponseCallback done)
-    : loop_(loop), settings_(settings), req_(std::move(req)), rootFd_(rootFd),
+ScriptTask::ScriptTask(EventLoop *loop, const CgiSettings &settings,
+                       StaticFiles &files, ScriptRequest req,
+                       ResponseCallback done)
+    : loop_(loop), settings_(settings), req_(std::move(req)), files_(files),
       done_(std::move(done))
 {
 }
@@ -56,6 +57,7 @@ void ScriptTask::submit()
         break;
     case ScriptQueue::kQueued:
         break;
+    case ScriptQueue::kFull:
     case ScriptQueue::kStopped:
         answerError(503);
         break;
@@ -132,7 +134,7 @@ const char *ScriptTask::appendOutput(std::string &output, std::string_view data)
 void ScriptTask::answerOutput(std::string &output)
 {
     HttpResponse resp;
-    if (!makeCgiResponse(output, rootFd_, settings_.index, resp)) {
+    if (!makeCgiResponse(output, files_, settings_.index, resp)) {
         Log::error("cgi %s: the output has no valid header block",
                    req_.path.c_str());
         answerError(502);

@@ -13,6 +13,8 @@
 #include "base/NonCopyable.h"
 #include "http/Cgi.h"
 
+class StaticFiles;
+
 /// What a script may print, headers and body: past it the answer is 502.
 /// All scripts' output held at once has the same bound, a budget the tasks
 /// share: each endless script would otherwise hold a cap of its own.
@@ -31,7 +33,9 @@ struct ScriptRequest {
 class ScriptTask : public std::enable_shared_from_this<ScriptTask>, NonCopyable
 {
   public:
-    ScriptTask(EventLoop *loop, const CgiSettings &settings, int rootFd,
+    /// files: the loop's, which answers a local redirect (owned by
+    /// HttpServer, for as long as the connection that started the task).
+    ScriptTask(EventLoop *loop, const CgiSettings &settings, StaticFiles &files,
                ScriptRequest req, ResponseCallback done);
     virtual ~ScriptTask();
 
@@ -55,6 +59,12 @@ class ScriptTask : public std::enable_shared_from_this<ScriptTask>, NonCopyable
     }
 
   protected:
+    /// What one read of a script's output takes, into a buffer on the
+    /// loop's stack: a pipe's default capacity (pipe(7)), so that one read
+    /// empties a full pipe, and about one FastCGI record (at most 65535
+    /// bytes of content and 8 of header).
+    static constexpr size_t kReadChunk = 64 * 1024;
+
     /// Starts the work; the task holds a slot now.
     virtual void run() = 0;
     /// Stops the work of a running task that was abandoned.
@@ -87,7 +97,9 @@ class ScriptTask : public std::enable_shared_from_this<ScriptTask>, NonCopyable
     void begin();
     void answer(HttpResponse &&resp);
 
-    const int rootFd_;
+    // Used only to answer, which a task does only while its connection,
+    // and so the HttpServer that owns files, is there.
+    StaticFiles &files_;
     ResponseCallback done_;
     State state_ = kNew;
     bool holdsSlot_ = false;

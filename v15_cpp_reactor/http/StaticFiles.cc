@@ -18,6 +18,7 @@
 #include <list>
 #include <unordered_map>
 
+#include "base/Failure.h"
 #include "net/EventLoop.h"
 
 namespace
@@ -615,6 +616,6 @@ int StaticFiles::openRoot(const std::string &path, std::string &err)
 {
     int fd = open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        err = "document root " + path + ": " + std::strerror(errno);
+        err = failure("document root " + path);
     return fd;
 }

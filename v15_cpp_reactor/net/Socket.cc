@@ -6,8 +6,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include <cerrno>
-#include <cstring>
+#include "base/Failure.h"
 
 namespace
 {
@@ -15,12 +14,6 @@ namespace
 // connects past a short queue loses SYNs, which clients resend only after
 // a second.
 constexpr int kListenBacklog = 4096;
-
-std::string failure(const char *call, const std::string &addr, int port)
-{
-    return std::string(call) + " " + Socket::hostPort(addr, port) + ": " +
-           strerror(errno);
-}
 } // namespace
 
 namespace Socket
@@ -63,7 +56,7 @@ Fd listenOn(const std::string &addr, int port, std::string &err)
     }
     Fd fd(socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) {
-        err = std::string("socket: ") + strerror(errno);
+        err = failure("socket");
         return Fd();
     }
     // A restarted server may bind while old connections sit in TIME_WAIT.
@@ -75,7 +68,7 @@ Fd listenOn(const std::string &addr, int port, std::string &err)
     if (sa.ss_family == AF_INET6)
         setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
     if (bind(fd.get(), reinterpret_cast<struct sockaddr *>(&sa), len) < 0) {
-        err = failure("bind", addr, port);
+        err = failure("bind " + hostPort(addr, port));
         return Fd();
     }
     // The kernel hands us a connection only once its first bytes are in
@@ -85,7 +78,7 @@ Fd listenOn(const std::string &addr, int port, std::string &err)
     setsockopt(fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &deferSeconds,
                sizeof deferSeconds);
     if (listen(fd.get(), kListenBacklog) < 0) {
-        err = failure("listen", addr, port);
+        err = failure("listen " + hostPort(addr, port));
         return Fd();
     }
     return fd;

@@ -19,6 +19,7 @@
 #include "net/Buffer.h"
 #include "net/Callbacks.h"
 #include "net/Channel.h"
+#include "net/ConnectionContext.h"
 #include "net/TimerId.h"
 
 class EventLoop;
@@ -107,13 +108,13 @@ class TcpConnection : NonCopyable,
     void stopReading();
     void startReading();
 
-    /// What the protocol layer keeps per connection (the HTTP state),
-    /// destroyed with the connection, on its loop's thread.
-    void setContext(std::shared_ptr<void> context)
+    /// What the protocol layer keeps per connection (the HTTP session),
+    /// owned by the connection and destroyed with it, on its loop's thread.
+    void setContext(std::unique_ptr<ConnectionContext> context)
     {
         context_ = std::move(context);
     }
-    void *context() const
+    ConnectionContext *context() const
     {
         return context_.get();
     }
@@ -156,7 +157,7 @@ class TcpConnection : NonCopyable,
     // Ordered by size, so the padding between members stays small.
     EventLoop *loop_;
     const Shared &shared_;
-    std::shared_ptr<void> context_;
+    std::unique_ptr<ConnectionContext> context_;
     std::unique_ptr<Io> io_;
     int64_t lastProgressMs_ = 0;
     TimerId lingerTimer_;

@@ -244,14 +244,16 @@ HttpResponse exchange(Exchange &x, const HttpRequest &req,
 {
     EventLoop loop;
     Cgi cgi(x.settings, "", x.rootFd);
+    StaticFiles files(x.rootFd, x.settings.index);
     std::thread app([&x, &reply] { x.app.serveOnce(reply); });
     HttpResponse resp;
     bool answered = false;
-    std::unique_ptr<CgiJob> job = cgi.start(&loop, req, [&](HttpResponse &&r) {
-        resp = std::move(r);
-        answered = true;
-        loop.quit();
-    });
+    std::unique_ptr<CgiJob> job =
+        cgi.start(&loop, files, req, [&](HttpResponse &&r) {
+            resp = std::move(r);
+            answered = true;
+            loop.quit();
+        });
     if (!answered)
         loop.loop();
     job.reset();
