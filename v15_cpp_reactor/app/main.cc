@@ -301,12 +301,17 @@ class Server
     }
 
     // A new listen address is bound before the old one is let go, so a
-    // bind that fails leaves the old one serving. Returns whether next's
-    // address is the one listened on now.
+    // bind that fails leaves the old one serving. A server that is
+    // stopping has closed its listener and opens no other. Returns whether
+    // next's address is the one listened on now.
     bool rebind(const Config &next)
     {
         if (next.addr == loaded_.addr && next.port == loaded_.port)
             return true;
+        if (stopDeadlineMs_ >= 0) {
+            Log::warn("reload: stopping, so listening on nothing new");
+            return false;
+        }
         if (socketActivated_) {
             Log::warn("reload: listen is systemd's socket, which it keeps: "
                       "the old one stays");
