@@ -136,6 +136,21 @@ def test_a_keep_alive_connection_keeps_its_settings_across_a_reload(
         f"{resp.describe()}")
 
 
+def test_the_flags_still_beat_the_file_after_a_reload(
+        start_server, stage, tmp_path, notify):
+    # start_server gives -b 127.0.0.1 -p 0: the port is the flag's, not
+    # the file's, before the reload and after it.
+    file_port = free_port()
+    conf = write_conf(tmp_path / "server.conf", "max_body_size = 1k\n")
+    srv = start(start_server, stage, tmp_path, notify, conf)
+    write_conf(conf, f"listen = 127.0.0.1:{file_port}\n")
+    reload(srv.pid, notify)
+
+    probe(srv, stage.protocol)
+    with pytest.raises(ConnectionRefusedError):
+        Peer(file_port).connect(5).close()
+
+
 # --- a file that does not check --------------------------------------------
 
 
