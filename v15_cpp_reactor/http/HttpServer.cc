@@ -158,10 +158,6 @@ int64_t requestDueMs(const TcpConnectionPtr &conn, const HttpSession &s,
     return x.startMs + periods * timeout;
 }
 
-/// Decodes the chunks that have come where they lie, so the body ends up
-/// right after the head as a Content-Length body would, and takes the
-/// framing's bytes out of the input. The body's length so far stands in
-/// for Content-Length: /echo and the scripts' CONTENT_LENGTH read it.
 /// Room for the largest request we take, and one byte more: the parser
 /// tells a head past its limit (414, 431) by that byte, which must fit even
 /// when no body may follow. A chunked body may bring a trailer section
@@ -171,6 +167,10 @@ size_t inputLimit(long long maxBody)
     return kMaxHeadBytes + 1 + static_cast<size_t>(maxBody) + kMaxTrailerBytes;
 }
 
+/// Decodes the chunks that have come where they lie, so the body ends up
+/// right after the head as a Content-Length body would, and takes the
+/// framing's bytes out of the input. The body's length so far stands in
+/// for Content-Length: /echo and the scripts' CONTENT_LENGTH read it.
 ChunkedDecoder::Result decodeChunks(Buffer &in, Exchange &x, long long maxBody)
 {
     size_t head = x.parser.headLength();

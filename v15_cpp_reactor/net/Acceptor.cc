@@ -44,7 +44,7 @@ void Acceptor::close()
 void Acceptor::closeAfterAccepting()
 {
     loop_->assertInLoopThread();
-    for (;;) { // until EAGAIN: the queue is empty
+    for (;;) { // until accept fails, with EAGAIN once the queue is empty
         sockaddr_storage peer = {};
         socklen_t len = sizeof peer;
         int fd =
