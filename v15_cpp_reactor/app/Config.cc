@@ -285,10 +285,15 @@ std::string applyLine(Config &cfg, const std::string &line,
     return "unknown key '" + key + "'";
 }
 
+/// The file's directory, absolute: a daemon, whose directory is "/", must
+/// find the same files when a reload reads the file again.
 std::string directoryOf(const std::string &path)
 {
     size_t slash = path.rfind('/');
-    return slash == std::string::npos ? "." : path.substr(0, slash);
+    std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+    std::unique_ptr<char, decltype(&free)> absolute(
+        realpath(dir.c_str(), nullptr), free);
+    return absolute ? absolute.get() : dir;
 }
 
 } // namespace

@@ -120,6 +120,23 @@ void parseArgs(int argc, char **argv, Config &cfg, bool firstPass)
         usageError("unexpected argument", argv[optind]);
 }
 
+/// The command line, kept for a reload: its flags win over the file again.
+struct CommandLine {
+    int argc;
+    char **argv;
+};
+
+// Flags over the file over the defaults: the file that the first pass named
+// (-c) is read, then the other flags override it. At startup and at each
+// reload alike.
+bool readFileAndFlags(const CommandLine &cmd, Config &cfg, std::string &err)
+{
+    if (!cfg.configFile.empty() && !cfg.load(cfg.configFile, err))
+        return false;
+    parseArgs(cmd.argc, cmd.argv, cfg, false);
+    return true;
+}
+
 // Each connection is a descriptor, and the soft limit is often 1024:
 // raise it to the hard limit, which needs no privilege.
 void raiseDescriptorLimit()
@@ -155,8 +172,13 @@ Fd blockedSignals()
 class Server
 {
   public:
-    Server(Config &cfg, Fd listenFd, int rootFd)
-        : cfg_(cfg), tcp_(&loop_, std::move(listenFd)),
+    /// loaded is the configuration as the file and the flags gave it (the
+    /// file's path absolute), which a reload reads again; socketActivated:
+    /// listenFd came from systemd.
+    Server(Config &cfg, const Config &loaded, const CommandLine &cmd,
+           Fd listenFd, bool socketActivated, int rootFd)
+        : cfg_(cfg), loaded_(loaded), cmd_(cmd),
+          socketActivated_(socketActivated), tcp_(&loop_, std::move(listenFd)),
           cgiSettings_(cfg.cgiSettings()),
           cgi_(cgiSettings_, phpCgiPath(cfg), rootFd),
           http_(cfg.httpSettings(), tcp_, cgi_, rootFd)
@@ -211,13 +233,103 @@ class Server
         }
     }
 
-    // SIGHUP is the reload: systemd hears when it begins, and when it ends
-    // with the new log files open (on the log's thread), so that
-    // `systemctl reload` returns only then.
+    // SIGHUP is the reload: the file is read again and the flags applied
+    // over it, as at startup; a file that does not check changes nothing.
+    // systemd hears when the reload begins, and when it ends with the new
+    // settings in place and the log files reopened (on the log's thread),
+    // so that `systemctl reload` returns only then.
     void reload()
     {
         Systemd::reloading();
+        Config next;
+        next.configFile = loaded_.configFile;
+        std::string err;
+        if (readFileAndFlags(cmd_, next, err))
+            apply(next);
+        else
+            Log::error("reload: %s: the old settings stay", err.c_str());
         Log::reopen([] { Systemd::ready(); });
+    }
+
+    // Base loop thread. Each layer takes its part; connections already
+    // open keep the settings they were accepted with.
+    void apply(Config &next)
+    {
+        keepWhatNeedsRestart(next);
+        if (!rebind(next)) {
+            next.addr = loaded_.addr;
+            next.port = loaded_.port;
+        }
+        http_.setSettings(next.httpSettings());
+        Log::setLevel(next.logLevel);
+        cfg_.shutdownTimeout = next.shutdownTimeout; // read at the stop
+        loaded_ = next;
+        Log::info("configuration reloaded");
+    }
+
+    template <typename T>
+    static void keep(const char *key, T &next, const T &old)
+    {
+        if (next == old)
+            return;
+        Log::warn("reload: %s changes only with a restart: the old value "
+                  "stays",
+                  key);
+        next = old;
+    }
+
+    // What was set up once at startup: the threads, the process, the
+    // document root and the files opened from it (each loop's StaticFiles),
+    // the log files' paths, and what scripts read while they run (the Cgi
+    // holds its settings for its whole life).
+    void keepWhatNeedsRestart(Config &next) const
+    {
+        keep("io_threads", next.ioThreads, loaded_.ioThreads);
+        keep("worker_threads", next.workerThreads, loaded_.workerThreads);
+        keep("max_queued_scripts", next.maxQueuedScripts,
+             loaded_.maxQueuedScripts);
+        keep("daemon", next.daemonize, loaded_.daemonize);
+        keep("pidfile", next.pidfile, loaded_.pidfile);
+        keep("root", next.root, loaded_.root);
+        keep("index", next.index, loaded_.index);
+        keep("php_cgi", next.phpCgi, loaded_.phpCgi);
+        keep("cgi_timeout", next.cgiTimeout, loaded_.cgiTimeout);
+        keep("fastcgi_pass", next.fastcgiPass, loaded_.fastcgiPass);
+        keep("fastcgi_timeout", next.fastcgiTimeout, loaded_.fastcgiTimeout);
+        keep("access_log", next.accessLog, loaded_.accessLog);
+        keep("error_log", next.errorLog, loaded_.errorLog);
+    }
+
+    // A new listen address is bound before the old one is let go, so a
+    // bind that fails leaves the old one serving. A server that is
+    // stopping has closed its listener and opens no other. Returns whether
+    // next's address is the one listened on now.
+    bool rebind(const Config &next)
+    {
+        if (next.addr == loaded_.addr && next.port == loaded_.port)
+            return true;
+        if (stopDeadlineMs_ >= 0) {
+            Log::warn("reload: stopping, so listening on nothing new");
+            return false;
+        }
+        if (socketActivated_) {
+            Log::warn("reload: listen is systemd's socket, which it keeps: "
+                      "the old one stays");
+            return false;
+        }
+        std::string err;
+        Fd listenFd = Socket::listenOn(next.addr, next.port, err);
+        if (!listenFd) {
+            Log::error("reload: %s: still listening on %s", err.c_str(),
+                       Socket::hostPort(cfg_.addr, cfg_.port).c_str());
+            return false;
+        }
+        cfg_.addr = next.addr;
+        cfg_.port = Socket::localPort(listenFd.get());
+        tcp_.replaceListener(std::move(listenFd));
+        Log::info("listening on %s",
+                  Socket::hostPort(cfg_.addr, cfg_.port).c_str());
+        return true;
     }
 
     // Graceful: refuse new clients, close the idle ones, let requests in
@@ -253,7 +365,10 @@ class Server
         loop_.runAfter(kShutdownPollMs, [this] { checkStopped(); });
     }
 
-    Config &cfg_;
+    Config &cfg_; // main's: the root made absolute, the port bound
+    Config loaded_; // the file and the flags as last read, for a reload
+    const CommandLine cmd_; // main's argv, alive as long as the process
+    const bool socketActivated_;
     EventLoop loop_;
     TcpServer tcp_;
     const CgiSettings cgiSettings_; // the scripts read it while they run
@@ -269,12 +384,19 @@ int main(int argc, char **argv)
 {
     Config cfg;
     std::string err;
+    const CommandLine cmd = {argc, argv};
     parseArgs(argc, argv, cfg, true);
-    if (!cfg.configFile.empty() && !cfg.load(cfg.configFile, err)) {
+    if (!readFileAndFlags(cmd, cfg, err)) {
         Log::error("%s", err.c_str());
         return 2;
     }
-    parseArgs(argc, argv, cfg, false);
+    // What a reload compares its reading with; the file by an absolute
+    // path, as a daemon (in "/") must find it.
+    Config loaded = cfg;
+    if (char *path = realpath(cfg.configFile.c_str(), nullptr)) {
+        loaded.configFile = path;
+        free(path);
+    }
 
     // A client that leaves without reading its reply turns our next write
     // into SIGPIPE, whose default action kills the whole server. Ignored,
@@ -320,6 +442,7 @@ int main(int argc, char **argv)
     // Under socket activation systemd has bound and listens already, and
     // keeps the socket across our restarts; -b and -p are then unused.
     Fd listenFd = Systemd::passedListener(cfg.addr, err);
+    bool socketActivated = listenFd.valid();
     if (!listenFd && err.empty())
         listenFd = Socket::listenOn(cfg.addr, cfg.port, err);
     if (!listenFd) {
@@ -329,7 +452,8 @@ int main(int argc, char **argv)
     cfg.port = Socket::localPort(listenFd.get()); // the kernel's pick for 0
     // Built before the ready line, so that its startup warnings (php-cgi
     // not found) are on stderr by then, as in the C stages.
-    Server server(cfg, std::move(listenFd), rootFd);
+    Server server(cfg, loaded, cmd, std::move(listenFd), socketActivated,
+                  rootFd);
     printf("listening on %s\n", Socket::hostPort(cfg.addr, cfg.port).c_str());
     fflush(stdout); // stdout is a pipe under a test: flush, or it waits
     return server.run(std::move(signals));

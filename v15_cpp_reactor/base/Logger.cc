@@ -215,6 +215,11 @@ void reopen(std::function<void()> done)
     });
 }
 
+void setLevel(Level level)
+{
+    state().maxLevel = level;
+}
+
 void stop()
 {
     state().backend.stop();

@@ -33,6 +33,8 @@ void start();
 /// the back end's thread between two writes, then logs "logs reopened" at
 /// info and calls done there. Any thread; returns at once.
 void reopen(std::function<void()> done);
+/// The most detailed level written from now on (a reload). Any thread.
+void setLevel(Level level);
 /// Writes everything still buffered and stops the back-end thread; later
 /// lines are written at once. exit() does it too, once start() has run.
 void stop();

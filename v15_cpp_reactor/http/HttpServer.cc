@@ -54,12 +54,18 @@ struct Exchange {
 
 /// What one loop keeps for all its connections. Loop thread only.
 struct HttpServer::LoopState {
-    LoopState(HttpServer *s, EventLoop *l, int rootFd, const std::string &index)
-        : server(s), loop(l), files(rootFd, index)
+    LoopState(HttpServer *s, EventLoop *l, int rootFd,
+              std::shared_ptr<const HttpSettings> current)
+        : server(s), loop(l), settings(std::move(current)),
+          files(rootFd, settings->index)
     {
     }
     HttpServer *server;
     EventLoop *loop;
+    // What the connections accepted from now on take. A reload replaces it
+    // on this loop's thread (runInLoop), so no lock is needed; one already
+    // taken stays valid as long as a connection holds it.
+    std::shared_ptr<const HttpSettings> settings;
     StaticFiles files;
     std::vector<std::unique_ptr<Exchange>> spare; // at most kMaxSpare
 };
@@ -67,10 +73,16 @@ struct HttpServer::LoopState {
 /// One connection's part in HTTP, kept small: it lives as long as the
 /// connection, idle or not. Owned by the TcpConnection (its context).
 struct HttpSession : ConnectionContext {
-    explicit HttpSession(HttpServer::LoopState *s) : state(s) {}
+    explicit HttpSession(HttpServer::LoopState *s)
+        : state(s), settings(s->settings)
+    {
+    }
     ~HttpSession() override;
 
     HttpServer::LoopState *state;
+    // The settings when the connection was accepted, for all its requests:
+    // a reload does not change the rules of a request in flight.
+    std::shared_ptr<const HttpSettings> settings;
     TimerId deadline;
     int served = 0; // requests answered on this connection
     bool closing = false; // no more requests: shutdown after this
@@ -157,6 +169,15 @@ int64_t requestDueMs(const TcpConnectionPtr &conn, const HttpSession &s,
     return x.startMs + periods * timeout;
 }
 
+/// Room for the largest request we take, and one byte more: the parser
+/// tells a head past its limit (414, 431) by that byte, which must fit even
+/// when no body may follow. A chunked body may bring a trailer section
+/// after it, with the same limit as a head.
+size_t inputLimit(long long maxBody)
+{
+    return kMaxHeadBytes + 1 + static_cast<size_t>(maxBody) + kMaxTrailerBytes;
+}
+
 /// Decodes the chunks that have come where they lie, so the body ends up
 /// right after the head as a Content-Length body would, and takes the
 /// framing's bytes out of the input. The body's length so far stands in
@@ -187,7 +208,8 @@ HttpSession::~HttpSession()
 
 HttpServer::HttpServer(const HttpSettings &settings, TcpServer &tcp, Cgi &cgi,
                        int rootFd)
-    : settings_(settings), tcp_(tcp), cgi_(cgi), rootFd_(rootFd)
+    : settings_(std::make_shared<const HttpSettings>(settings)), tcp_(tcp),
+      cgi_(cgi), rootFd_(rootFd)
 {
     tcp_.setConnectionCallback(
         [this](const TcpConnectionPtr &conn) { onConnection(conn); });
@@ -195,13 +217,7 @@ HttpServer::HttpServer(const HttpSettings &settings, TcpServer &tcp, Cgi &cgi,
         [this](const TcpConnectionPtr &c, Buffer *) { onMessage(c); });
     tcp_.setWriteCompleteCallback(
         [this](const TcpConnectionPtr &c) { onWriteComplete(c); });
-    // Room for the largest request we take, and one byte more: the parser
-    // tells a head past its limit (414, 431) by that byte, which must fit
-    // even when no body may follow. A chunked body may bring a trailer
-    // section after it, with the same limit as a head.
-    tcp_.setInputLimit(kMaxHeadBytes + 1 +
-                       static_cast<size_t>(settings_.maxBody) +
-                       kMaxTrailerBytes);
+    tcp_.setInputLimit(inputLimit(settings.maxBody));
 }
 
 HttpServer::~HttpServer() = default;
@@ -210,7 +226,21 @@ void HttpServer::start(const std::vector<EventLoop *> &loops)
 {
     for (EventLoop *loop : loops)
         loops_.push_back(
-            std::make_unique<LoopState>(this, loop, rootFd_, settings_.index));
+            std::make_unique<LoopState>(this, loop, rootFd_, settings_));
+}
+
+void HttpServer::setSettings(const HttpSettings &settings)
+{
+    auto next = std::make_shared<HttpSettings>(settings);
+    next->index = settings_->index;
+    settings_ = next;
+    tcp_.raiseInputLimit(inputLimit(next->maxBody));
+    // Queued before any connection accepted after this call, on the same
+    // loop: that connection sees the new settings.
+    for (auto &state : loops_) {
+        LoopState *raw = state.get();
+        raw->loop->runInLoop([raw, next] { raw->settings = next; });
+    }
 }
 
 void HttpServer::onConnection(const TcpConnectionPtr &conn)
@@ -225,7 +255,7 @@ void HttpServer::onConnection(const TcpConnectionPtr &conn)
         return;
     }
     armDeadline(conn, conn->loop()->pollReturnMs() +
-                          settings_.keepaliveTimeout * int64_t(1000));
+                          state->settings->keepaliveTimeout * int64_t(1000));
 }
 
 // One timer per connection, armed once per timeout period rather than at
@@ -251,7 +281,7 @@ void HttpServer::armDeadline(const TcpConnectionPtr &conn, int64_t whenMs)
 void HttpServer::onDeadline(const TcpConnectionPtr &conn)
 {
     HttpSession &s = sessionOf(conn);
-    const int64_t timeout = settings_.keepaliveTimeout * int64_t(1000);
+    const int64_t timeout = s.settings->keepaliveTimeout * int64_t(1000);
     int64_t now = Timestamp::nowMs();
     if (!conn->connected()) { // closing: its last answer must move on
         if (now >= conn->lastProgressMs() + timeout)
@@ -351,7 +381,7 @@ bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s,
     }
     if (!x.headComplete) {
         // Refused before it is read: the body never enters memory.
-        if (req.contentLength > settings_.maxBody) {
+        if (req.contentLength > s.settings->maxBody) {
             resp.setError(413);
             respond(conn, s, resp, 413);
             return false;
@@ -374,7 +404,7 @@ bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s,
     }
     bool whole = in.readableBytes() >= x.requestLength;
     if (req.chunked) {
-        auto chunks = decodeChunks(in, x, settings_.maxBody);
+        auto chunks = decodeChunks(in, x, s.settings->maxBody);
         if (chunks == ChunkedDecoder::kError) {
             resp.setError(x.chunks.status());
             respond(conn, s, resp, x.chunks.status());
@@ -486,7 +516,7 @@ bool HttpServer::respond(const TcpConnectionPtr &conn, HttpSession &s,
     const HttpRequest &req = x.request;
     resp.headOnly = req.methodIs("HEAD");
     bool keep = parseError == 0 && !x.bodyUnread && req.keepAlive() &&
-                !shuttingDown_ && s.served + 1 < settings_.keepaliveRequests;
+                !shuttingDown_ && s.served + 1 < s.settings->keepaliveRequests;
     if (!keep)
         resp.connection = "close";
     else if (req.minorVersion == 0)

@@ -49,6 +49,10 @@ class HttpServer : NonCopyable
     /// Stops taking requests: idle connections close now, busy ones after
     /// their response. Base loop thread.
     void beginShutdown();
+    /// New settings (a reload) for the connections accepted from now on;
+    /// those already open keep theirs. settings.index is not changed: the
+    /// loops' StaticFiles were made with the old one. Base loop thread.
+    void setSettings(const HttpSettings &settings);
 
   private:
     void onConnection(const TcpConnectionPtr &conn);
@@ -77,7 +81,9 @@ class HttpServer : NonCopyable
                  HttpResponse &resp, int parseError);
     void logAccess(const HttpRequest &req, const HttpResponse &resp);
 
-    const HttpSettings settings_;
+    // The latest settings, base loop thread only; each loop has its own
+    // copy of the pointer (LoopState) and each connection one more.
+    std::shared_ptr<const HttpSettings> settings_;
     TcpServer &tcp_;
     Cgi &cgi_;
     int rootFd_;

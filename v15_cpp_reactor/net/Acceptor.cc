@@ -41,6 +41,22 @@ void Acceptor::close()
     listenFd_.reset();
 }
 
+void Acceptor::closeAfterAccepting()
+{
+    loop_->assertInLoopThread();
+    for (;;) { // until accept fails, with EAGAIN once the queue is empty
+        sockaddr_storage peer = {};
+        socklen_t len = sizeof peer;
+        int fd =
+            accept4(listenFd_.get(), reinterpret_cast<struct sockaddr *>(&peer),
+                    &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            break;
+        newConnection_(Fd(fd), peer);
+    }
+    close();
+}
+
 void Acceptor::handleRead()
 {
     for (int i = 0; i < kAcceptsPerWakeup && listenFd_; i++) {

@@ -26,6 +26,9 @@ class Acceptor : NonCopyable
     /// Stops taking connections and closes the listening socket, so that
     /// new clients are refused (graceful shutdown).
     void close();
+    /// Takes the connections already waiting, then closes: a listener that
+    /// another replaces (a reload) drops none of its queue.
+    void closeAfterAccepting();
 
   private:
     void handleRead();

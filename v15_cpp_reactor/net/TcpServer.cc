@@ -88,6 +88,31 @@ void TcpServer::stopAccepting()
     acceptor_->close();
 }
 
+void TcpServer::replaceListener(Fd listenFd)
+{
+    baseLoop_->assertInLoopThread();
+    auto replaced = std::move(acceptor_);
+    acceptor_ = std::make_unique<Acceptor>(
+        baseLoop_, std::move(listenFd),
+        [this](Fd socket, const sockaddr_storage &peer) {
+            newConnection(std::move(socket), peer);
+        });
+    replaced->closeAfterAccepting();
+}
+
+void TcpServer::raiseInputLimit(size_t limit)
+{
+    baseLoop_->assertInLoopThread();
+    if (limit <= inputLimit_)
+        return;
+    inputLimit_ = limit;
+    // Each slot's Shared is read by its own loop's connections only.
+    for (const auto &slot : slots_) {
+        LoopSlot *raw = slot.get();
+        slot->loop->runInLoop([raw, limit] { raw->shared.inputLimit = limit; });
+    }
+}
+
 void TcpServer::forEachConnection(ConnectionCallback fn)
 {
     for (const auto &slot : slots_) {

@@ -50,6 +50,14 @@ class TcpServer : NonCopyable
     void start(int ioThreads);
     /// Closes the listening socket: new clients are refused.
     void stopAccepting();
+    /// Accepts on listenFd from now on (a reload moved the listen address):
+    /// the old socket's waiting connections are taken, then it is closed.
+    /// Connections already open are not touched.
+    void replaceListener(Fd listenFd);
+    /// Raises the input limit of every connection, open or to come (after
+    /// start). Only raised: a connection may still be reading a request
+    /// that the old, larger limit let in.
+    void raiseInputLimit(size_t limit);
     /// Runs fn on each live connection, on the connection's own loop.
     void forEachConnection(ConnectionCallback fn);
     /// Every loop that serves connections (after start).

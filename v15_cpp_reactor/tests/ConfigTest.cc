@@ -255,6 +255,21 @@ void testARelativeUnixSocketIsMadeAbsolute()
     CHECK_EQ(l.cfg.fastcgiPass, "unix:" + dir + "/run/php-fpm.sock");
 }
 
+// A daemon reloads its file from "/": the paths in it must not depend on
+// the directory the file was first named from.
+void testPathsOfAFileNamedRelativelyAreAbsolute()
+{
+    fs::create_directories(scratch / "etc" / "site");
+    writeFile("etc/relative.conf", "root = site\n");
+    std::string before = fs::current_path().string();
+    fs::current_path(scratch);
+    Config cfg;
+    std::string err;
+    CHECK(cfg.load("etc/relative.conf", err));
+    CHECK_EQ(cfg.root, fs::canonical(scratch / "etc").string() + "/site");
+    fs::current_path(before);
+}
+
 void testFastcgiAddresses()
 {
     sockaddr_storage addr;
@@ -305,6 +320,7 @@ int main()
     testANulByte();
     testAFileThatCannotBeRead();
     testARelativeUnixSocketIsMadeAbsolute();
+    testPathsOfAFileNamedRelativelyAreAbsolute();
     testFastcgiAddresses();
     testParseNumber();
     fs::remove_all(scratch);
