@@ -47,6 +47,17 @@ bool hasControl(std::string_view s)
     return false;
 }
 
+int hexValue(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 // Spelled out rather than strncasecmp: that one follows the locale.
 bool equalsIgnoreCase(std::string_view a, std::string_view b)
 {

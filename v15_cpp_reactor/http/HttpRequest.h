@@ -51,3 +51,6 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b);
 /// request's fields, a chunk's extensions and trailers, and a script's
 /// header values: a CR or LF passed on would split a message in two.
 bool hasControl(std::string_view s);
+/// The value of a hexadecimal digit, either case, or -1: a chunk's size
+/// (RFC 9112 7.1) and a percent-encoded octet (RFC 3986 2.1) are both hex.
+int hexValue(char c);

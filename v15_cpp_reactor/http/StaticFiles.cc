@@ -65,17 +65,6 @@ const char *mimeType(std::string_view name)
     return "application/octet-stream";
 }
 
-int hexValue(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /// Percent-decodes path, once: "%252e" becomes the three characters "%2e",
 /// never a dot. False for a bad escape, a NUL (which would cut the name
 /// short for every C function that sees it) or a path too long.
