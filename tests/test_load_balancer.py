@@ -115,6 +115,13 @@ def status_of(server):
     return parse_status(request(server, "GET", "/status").body.decode())
 
 
+def client_requests(server):
+    """The answers server sent but to health checks (its /status reads
+    included: each counts once it is sent)."""
+    total = status_of(server)["Total"]
+    return total["requests"] - total["health_checks"]
+
+
 def checked(server, n):
     """Whether HAProxy has checked server n times (the first good check of
     a restarted server puts it back in rotation: rise 1)."""
@@ -160,9 +167,22 @@ def test_haproxy_loses_no_request_across_a_kill_and_rolling_restarts(
         backends[0].wait(timeout=2)
         load_moves()
         restart(0)
-        # A rolling restart: each stops gracefully (drain, then close).
+        def taken_out(server):
+            """Whether HAProxy sends server no client while the load goes
+            on through the others (20 requests)."""
+            first = client_requests(server)
+            load_moves(20)
+            return client_requests(server) == first + 1  # +1: that read
+
+        # A rolling restart: each stops gracefully. During its drain (1 s)
+        # it serves on but fails its checks, and HAProxy must take it out
+        # then, before the listener closes: a stop that needs HAProxy's
+        # retries is not a clean one.
         for i in range(3):
             backends[i].proc.send_signal(signal.SIGTERM)
+            assert wait_until(lambda: taken_out(backends[i]), 0.8), (
+                f"HAProxy still sent clients to server {i} 0.8 s into its "
+                f"drain\n{proxy.describe()}")
             assert backends[i].wait(timeout=4) == 0
             restart(i)
         load.stop()
