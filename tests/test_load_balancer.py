@@ -216,7 +216,10 @@ def test_haproxy_loses_no_request_across_a_kill_and_rolling_restarts(
         if load is not None:
             load.stop()
         proxy.stop()
-        # All drains at once, not one after another at teardown.
+        # Every drain begins at once, and stop()'s SIGTERM, a second one,
+        # ends it: no second of drain each, one after another.
         for backend in backends:
             if backend.proc.poll() is None:
                 backend.proc.send_signal(signal.SIGTERM)
+        for backend in backends:
+            backend.stop()
