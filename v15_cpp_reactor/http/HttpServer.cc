@@ -105,7 +105,7 @@ struct HttpServer::LoopState {
     std::shared_ptr<const HttpSettings> settings;
     StaticFiles files;
     std::vector<std::unique_ptr<Exchange>> spare; // at most kMaxSpare
-    LoopCounters counters;
+    LoopCounters counters; // every loop's /status reads them too
 };
 
 /// One connection's part in HTTP, kept small: it lives as long as the

@@ -37,7 +37,7 @@ struct HttpSettings {
 class HttpServer : NonCopyable
 {
   public:
-    /// A loop's file cache and spare exchanges (HttpServer.cc).
+    /// A loop's file cache, spare exchanges and counters (HttpServer.cc).
     struct LoopState;
 
     /// The server answers on tcp's connections; tcp and cgi must outlive
