@@ -243,6 +243,10 @@ const struct {
      [](Config &cfg, const std::string &v, const std::string &) {
          return setSeconds(cfg.shutdownTimeout, v);
      }},
+    {"shutdown_drain",
+     [](Config &cfg, const std::string &v, const std::string &) {
+         return setNumber(cfg.shutdownDrain, v, 0, 86400, "seconds");
+     }},
 };
 
 std::string trim(const std::string &s)

@@ -32,6 +32,9 @@ struct Config {
     int maxQueuedScripts = 1024; // scripts in that queue; 503 past, as v14
     int ioThreads = 2; // loops serving connections (0: the acceptor's)
     int shutdownTimeout = 10; // seconds in-flight requests get at SIGTERM
+    // seconds of serving on at SIGTERM, /healthz saying 503, before the
+    // listener closes: a load balancer's checks take the server out first
+    int shutdownDrain = 0;
     std::string configFile; // -c
     bool checkOnly = false; // -t
 

@@ -263,6 +263,7 @@ class Server
         http_.setSettings(next.httpSettings());
         Log::setLevel(next.logLevel);
         cfg_.shutdownTimeout = next.shutdownTimeout; // read at the stop
+        cfg_.shutdownDrain = next.shutdownDrain;
         loaded_ = next;
         Log::info("configuration reloaded");
     }
@@ -332,17 +333,26 @@ class Server
         return true;
     }
 
-    // Graceful: refuse new clients, close the idle ones, let requests in
-    // flight finish, up to shutdown_timeout; then the loops stop.
+    // Graceful: first shutdown_drain seconds of serving on with /healthz
+    // saying 503, so that a load balancer stops sending us clients before
+    // we refuse any; then refuse new clients, close the idle ones, let
+    // requests in flight finish, up to shutdown_timeout; then the loops
+    // stop.
     void beginStop()
     {
-        stopDeadlineMs_ =
-            Timestamp::nowMs() + cfg_.shutdownTimeout * int64_t(1000);
+        drainEndMs_ = Timestamp::nowMs() + cfg_.shutdownDrain * int64_t(1000);
+        stopDeadlineMs_ = drainEndMs_ + cfg_.shutdownTimeout * int64_t(1000);
         Systemd::stopping();
+        http_.failHealthChecks();
+        checkStopped();
+    }
+
+    void stopServing()
+    {
+        servingStopped_ = true;
         tcp_.stopAccepting();
         Cgi::stopQueue();
         http_.beginShutdown();
-        checkStopped();
     }
 
     // Past the deadline, what is still open is closed, which kills its
@@ -352,6 +362,13 @@ class Server
     void checkStopped()
     {
         int64_t now = Timestamp::nowMs();
+        // A second signal, which moves the deadline to now, ends the drain.
+        if (!servingStopped_ && (now >= drainEndMs_ || now >= stopDeadlineMs_))
+            stopServing();
+        if (!servingStopped_) {
+            loop_.runAfter(kShutdownPollMs, [this] { checkStopped(); });
+            return;
+        }
         if (now >= stopDeadlineMs_ && !closedAll_) {
             closedAll_ = true;
             tcp_.forEachConnection(
@@ -374,7 +391,9 @@ class Server
     const CgiSettings cgiSettings_; // the scripts read it while they run
     Cgi cgi_;
     HttpServer http_;
+    int64_t drainEndMs_ = -1; // shutdown_drain's end, once stopping
     int64_t stopDeadlineMs_ = -1;
+    bool servingStopped_ = false; // the drain is over: the listener closed
     bool closedAll_ = false; // the deadline's forced close is done
 };
 

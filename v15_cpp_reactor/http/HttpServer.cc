@@ -6,6 +6,12 @@
 //            \--close------> closeWhenSent, or shutdown (FIN, then linger)
 #include "http/HttpServer.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+
 #include "base/Logger.h"
 #include "base/Timestamp.h"
 #include "http/Cgi.h"
@@ -52,7 +58,38 @@ struct Exchange {
     }
 };
 
-/// What one loop keeps for all its connections. Loop thread only.
+/// One loop's counts for /status. Only the loop's own thread changes them,
+/// and any loop answering /status reads them: atomics, for that read from
+/// another thread, but relaxed, and changed by a load and a store rather
+/// than a read-modify-write (add()), since there is one writer: the hot
+/// path pays two plain moves, no locked instruction, no allocation.
+/// Relaxed is enough because each count stands alone: nothing else is read
+/// on the strength of one, so no ordering between them is needed; a page
+/// read under load is a snapshot whose numbers may be a request apart.
+struct LoopCounters {
+    std::atomic<uint64_t> accepts{0}; // connections given to this loop
+    std::atomic<uint64_t> handled{0}; // of those, the ones it served
+    std::atomic<uint64_t> requests{0}; // answers sent, errors included
+    std::atomic<uint64_t> healthChecks{0}; // of those, the /healthz ones
+    std::atomic<int64_t> active{0}; // connections open (sessions alive)
+    std::atomic<int64_t> reading{0}; // of those, reading a request
+    std::atomic<int64_t> writing{0}; // of those, answering one
+};
+
+template <typename T> void add(std::atomic<T> &counter, T n)
+{
+    counter.store(counter.load(std::memory_order_relaxed) + n,
+                  std::memory_order_relaxed);
+}
+
+/// Where a connection is, for /status (docs/contract.md): waiting for a
+/// request (idle keep-alive, or new), reading one that has begun to come,
+/// or writing: the request is whole and its answer is being made (a
+/// script) or is going out, the last one of a closing connection too.
+enum class Phase : uint8_t { kWaiting, kReading, kWriting };
+
+/// What one loop keeps for all its connections. Loop thread only, but for
+/// the counters.
 struct HttpServer::LoopState {
     LoopState(HttpServer *s, EventLoop *l, int rootFd,
               std::shared_ptr<const HttpSettings> current)
@@ -68,6 +105,7 @@ struct HttpServer::LoopState {
     std::shared_ptr<const HttpSettings> settings;
     StaticFiles files;
     std::vector<std::unique_ptr<Exchange>> spare; // at most kMaxSpare
+    LoopCounters counters; // every loop's /status reads them too
 };
 
 /// One connection's part in HTTP, kept small: it lives as long as the
@@ -76,8 +114,11 @@ struct HttpSession : ConnectionContext {
     explicit HttpSession(HttpServer::LoopState *s)
         : state(s), settings(s->settings)
     {
+        add<int64_t>(s->counters.active, 1);
     }
     ~HttpSession() override;
+    /// Moves this connection's count from its phase to next.
+    void setPhase(Phase next);
 
     HttpServer::LoopState *state;
     // The settings when the connection was accepted, for all its requests:
@@ -86,6 +127,7 @@ struct HttpSession : ConnectionContext {
     TimerId deadline;
     int served = 0; // requests answered on this connection
     bool closing = false; // no more requests: shutdown after this
+    Phase phase = Phase::kWaiting; // as of the end of its last event
     std::unique_ptr<Exchange> x; // the request in progress, if any
 };
 
@@ -139,6 +181,49 @@ void retireExchange(HttpSession &s)
 bool isWorking(const HttpSession &s)
 {
     return s.x && s.x->working;
+}
+
+/// The phase a session is in once an event is handled. A request has begun
+/// when its exchange has a start time; asked without touching the input,
+/// which an idle connection does not hold.
+Phase phaseOf(const TcpConnectionPtr &conn, const HttpSession &s)
+{
+    if (s.closing || isWorking(s) || conn->hasPendingOutput())
+        return Phase::kWriting;
+    if (s.x && (s.x->startMs >= 0 || s.x->headComplete))
+        return Phase::kReading;
+    return Phase::kWaiting;
+}
+
+/// The counter of a phase; waiting is what the others leave of active.
+std::atomic<int64_t> *phaseCounter(LoopCounters &c, Phase phase)
+{
+    if (phase == Phase::kReading)
+        return &c.reading;
+    if (phase == Phase::kWriting)
+        return &c.writing;
+    return nullptr;
+}
+
+/// Which of the server's own paths a request asks for; false for others.
+bool isOwnPath(std::string_view path)
+{
+    return path == "/healthz" || path == "/status";
+}
+
+/// One line of /status for a loop, or for all of them (name "Total").
+void appendCounts(std::string &out, const char *name, uint64_t accepts,
+                  uint64_t handled, uint64_t requests, uint64_t checks,
+                  int64_t active, int64_t reading, int64_t writing)
+{
+    char line[256];
+    snprintf(line, sizeof line,
+             "%s: active %" PRId64 " accepts %" PRIu64 " handled %" PRIu64
+             " requests %" PRIu64 " reading %" PRId64 " writing %" PRId64
+             " waiting %" PRId64 " health_checks %" PRIu64 "\n",
+             name, active, accepts, handled, requests, reading, writing,
+             active - reading - writing, checks);
+    out += line;
 }
 
 /// The request's views point into the input, and a read since it was
@@ -204,6 +289,19 @@ HttpSession::~HttpSession()
 {
     state->loop->cancel(deadline);
     retireExchange(*this);
+    setPhase(Phase::kWaiting);
+    add<int64_t>(state->counters.active, -1);
+}
+
+void HttpSession::setPhase(Phase next)
+{
+    if (next == phase)
+        return;
+    if (auto *old = phaseCounter(state->counters, phase))
+        add<int64_t>(*old, -1);
+    if (auto *now = phaseCounter(state->counters, next))
+        add<int64_t>(*now, 1);
+    phase = next;
 }
 
 HttpServer::HttpServer(const HttpSettings &settings, TcpServer &tcp, Cgi &cgi,
@@ -227,6 +325,13 @@ void HttpServer::start(const std::vector<EventLoop *> &loops)
     for (EventLoop *loop : loops)
         loops_.push_back(
             std::make_unique<LoopState>(this, loop, rootFd_, settings_));
+    // The server's own paths come before the files: say so rather than
+    // hide a file of the same name.
+    for (const char *own : {"healthz", "status"})
+        if (faccessat(rootFd_, own, F_OK, 0) == 0)
+            Log::warn("the document root's %s is not served: /%s is the "
+                      "server's own",
+                      own, own);
 }
 
 void HttpServer::setSettings(const HttpSettings &settings)
@@ -250,6 +355,8 @@ void HttpServer::onConnection(const TcpConnectionPtr &conn)
         if (candidate->loop == conn->loop())
             state = candidate.get();
     conn->setContext(std::make_unique<HttpSession>(state));
+    add<uint64_t>(state->counters.accepts, 1);
+    add<uint64_t>(state->counters.handled, 1);
     if (shuttingDown_) {
         conn->shutdown();
         return;
@@ -273,8 +380,10 @@ void HttpServer::armDeadline(const TcpConnectionPtr &conn, int64_t whenMs)
     sessionOf(conn).deadline =
         conn->loop()->runAfter(whenMs - Timestamp::nowMs(), [connection] {
             TcpConnectionPtr c = connection->shared_from_this();
-            if (!c->closed())
+            if (!c->closed()) {
                 sessionOf(c).state->server->onDeadline(c);
+                sessionOf(c).setPhase(phaseOf(c, sessionOf(c)));
+            }
         });
 }
 
@@ -318,6 +427,7 @@ void HttpServer::onMessage(const TcpConnectionPtr &conn)
     HttpSession &s = sessionOf(conn);
     if (!isWorking(s) && !s.closing)
         answerRequests(conn, s);
+    s.setPhase(phaseOf(conn, s));
 }
 
 void HttpServer::onWriteComplete(const TcpConnectionPtr &conn)
@@ -332,6 +442,7 @@ void HttpServer::onWriteComplete(const TcpConnectionPtr &conn)
     }
     conn->startReading();
     answerRequests(conn, s); // pipelined requests waited for the output
+    s.setPhase(phaseOf(conn, s));
 }
 
 // A loop, not recursion: one read can bring thousands of small requests.
@@ -439,6 +550,7 @@ bool HttpServer::readsBody(const HttpRequest &req,
 bool HttpServer::serve(const TcpConnectionPtr &conn, HttpSession &s,
                        Exchange &x)
 {
+    s.setPhase(Phase::kWriting); // /status counts its own asker so
     if (cgi_.wants(x.path)) {
         startScript(conn, s, x);
         return false;
@@ -466,7 +578,62 @@ void HttpServer::route(StaticFiles &files, const HttpRequest &req,
                        req.path == "/echo" ? "POST, PUT" : "GET, HEAD");
         return;
     }
-    files.serve(req, path, resp);
+    if (!answerOwnPath(req, resp))
+        files.serve(req, path, resp);
+}
+
+bool HttpServer::answerOwnPath(const HttpRequest &req, HttpResponse &resp)
+{
+    if (!isOwnPath(req.path))
+        return false;
+    resp.contentType = "text/plain";
+    resp.addHeader("Cache-Control", "no-store"); // always the state of now
+    if (req.path == "/status") {
+        resp.body = statusPage();
+        return true;
+    }
+    if (healthy_) {
+        resp.body = "ok\n";
+    } else {
+        resp.status = 503;
+        resp.body = "stopping\n";
+    }
+    return true;
+}
+
+// nginx's stub_status, then a line per loop and their sum. Each loop's
+// counters are read once, so its line adds up even under load.
+std::string HttpServer::statusPage() const
+{
+    uint64_t accepts = 0, handled = 0, requests = 0, checks = 0;
+    int64_t active = 0, reading = 0, writing = 0;
+    std::string loopLines;
+    for (size_t i = 0; i < loops_.size(); i++) {
+        const LoopCounters &c = loops_[i]->counters;
+        uint64_t a = c.accepts.load(std::memory_order_relaxed);
+        uint64_t h = c.handled.load(std::memory_order_relaxed);
+        uint64_t r = c.requests.load(std::memory_order_relaxed);
+        uint64_t hc = c.healthChecks.load(std::memory_order_relaxed);
+        int64_t act = c.active.load(std::memory_order_relaxed);
+        int64_t rd = c.reading.load(std::memory_order_relaxed);
+        int64_t wr = c.writing.load(std::memory_order_relaxed);
+        std::string name = "Loop " + std::to_string(i);
+        appendCounts(loopLines, name.c_str(), a, h, r, hc, act, rd, wr);
+        accepts += a, handled += h, requests += r, checks += hc;
+        active += act, reading += rd, writing += wr;
+    }
+    char head[256];
+    snprintf(head, sizeof head,
+             "Active connections: %" PRId64 "\n"
+             "server accepts handled requests\n"
+             " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n"
+             "Reading: %" PRId64 " Writing: %" PRId64 " Waiting: %" PRId64 "\n",
+             active, accepts, handled, requests, reading, writing,
+             active - reading - writing);
+    std::string page = head;
+    appendCounts(page, "Total", accepts, handled, requests, checks, active,
+                 reading, writing);
+    return page + loopLines;
 }
 
 void HttpServer::startScript(const TcpConnectionPtr &conn, HttpSession &s,
@@ -537,6 +704,9 @@ bool HttpServer::respond(const TcpConnectionPtr &conn, HttpSession &s,
     if (Log::accessEnabled())
         logAccess(req, resp);
     s.served++;
+    add<uint64_t>(s.state->counters.requests, 1);
+    if (req.path == "/healthz")
+        add<uint64_t>(s.state->counters.healthChecks, 1);
     if (!keep) {
         s.closing = true;
         // A client that asked to close sends nothing more: close at once.
@@ -570,6 +740,11 @@ void HttpServer::logAccess(const HttpRequest &req, const HttpResponse &resp)
     if (const std::string_view *agent = req.header("User-Agent"))
         record.userAgent = *agent;
     Log::access(record);
+}
+
+void HttpServer::failHealthChecks()
+{
+    healthy_ = false;
 }
 
 void HttpServer::beginShutdown()

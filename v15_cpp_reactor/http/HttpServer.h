@@ -2,7 +2,9 @@
 /// HttpSession (its parser, its request and where it is in answering);
 /// requests are parsed as bytes arrive, answered in order (pipelining),
 /// and a script's answer comes back later on the same loop. Keep-alive,
-/// the idle and header deadlines and graceful shutdown live here.
+/// the idle and header deadlines and graceful shutdown live here, and the
+/// server's own two paths: /healthz for a load balancer's checks, /status
+/// for its counters (docs/contract.md).
 #pragma once
 
 #include <atomic>
@@ -35,7 +37,7 @@ struct HttpSettings {
 class HttpServer : NonCopyable
 {
   public:
-    /// A loop's file cache and spare exchanges (HttpServer.cc).
+    /// A loop's file cache, spare exchanges and counters (HttpServer.cc).
     struct LoopState;
 
     /// The server answers on tcp's connections; tcp and cgi must outlive
@@ -49,6 +51,10 @@ class HttpServer : NonCopyable
     /// Stops taking requests: idle connections close now, busy ones after
     /// their response. Base loop thread.
     void beginShutdown();
+    /// /healthz answers 503 from now on, and all else as before: the first
+    /// step of a graceful stop, so that a load balancer's checks take this
+    /// server out before its listener closes. Base loop thread.
+    void failHealthChecks();
     /// New settings (a reload) for the connections accepted from now on;
     /// those already open keep theirs. settings.index is not changed: the
     /// loops' StaticFiles were made with the old one. Base loop thread.
@@ -73,6 +79,10 @@ class HttpServer : NonCopyable
     bool serve(const TcpConnectionPtr &conn, HttpSession &s, Exchange &x);
     void route(StaticFiles &files, const HttpRequest &req,
                const DecodedPath &path, HttpResponse &resp);
+    /// Answers /healthz or /status; false if req asks for neither.
+    bool answerOwnPath(const HttpRequest &req, HttpResponse &resp);
+    /// The /status page: the totals, then a line per loop.
+    std::string statusPage() const;
     void startScript(const TcpConnectionPtr &conn, HttpSession &s, Exchange &x);
     void scriptDone(const TcpConnectionPtr &conn, HttpResponse &&resp);
     /// Sends resp as the answer to the current request; status is 0 or
@@ -89,4 +99,5 @@ class HttpServer : NonCopyable
     int rootFd_;
     std::vector<std::unique_ptr<LoopState>> loops_;
     std::atomic<bool> shuttingDown_{false}; // read on every loop
+    std::atomic<bool> healthy_{true}; // what /healthz says; every loop
 };

@@ -71,7 +71,8 @@ void testEveryKeyOfAGoodFile()
                     "worker_threads = 8\n"
                     "max_queued_scripts = 16\n"
                     "io_threads = 3\n"
-                    "shutdown_timeout = 20\n",
+                    "shutdown_timeout = 20\n"
+                    "shutdown_drain = 2\n",
                     "etc/server.conf");
     if (!CHECK(l.ok))
         return;
@@ -100,6 +101,7 @@ void testEveryKeyOfAGoodFile()
     CHECK_EQ(l.cfg.maxQueuedScripts, 16);
     CHECK_EQ(l.cfg.ioThreads, 3);
     CHECK_EQ(l.cfg.shutdownTimeout, 20);
+    CHECK_EQ(l.cfg.shutdownDrain, 2);
 }
 
 void testDefaultsStayForKeysNotGiven()
@@ -174,6 +176,7 @@ void testEachMistakeNamesFileAndLine()
         {"keepalive_requests = 10x", "requests from 1 to 1000000"},
         {"cgi_timeout = soon", "seconds"},
         {"shutdown_timeout = 86401", "seconds from 1 to 86400"},
+        {"shutdown_drain = -1", "seconds from 0 to 86400"},
         {"worker_threads = 0", "threads from 1 to 256"},
         {"max_queued_scripts = 1000001", "scripts from 0 to 1000000"},
         {"io_threads = 257", "threads from 0 to 256"},
