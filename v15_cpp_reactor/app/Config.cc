@@ -243,6 +243,10 @@ const struct {
      [](Config &cfg, const std::string &v, const std::string &) {
          return setSeconds(cfg.shutdownTimeout, v);
      }},
+    {"workers",
+     [](Config &cfg, const std::string &v, const std::string &) {
+         return setNumber(cfg.workers, v, 0, 64, "processes");
+     }},
 };
 
 std::string trim(const std::string &s)

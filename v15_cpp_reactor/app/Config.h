@@ -32,6 +32,9 @@ struct Config {
     int maxQueuedScripts = 1024; // scripts in that queue; 503 past, as v14
     int ioThreads = 2; // loops serving connections (0: the acceptor's)
     int shutdownTimeout = 10; // seconds in-flight requests get at SIGTERM
+    // -w: processes that serve the port, each with its own loops, under a
+    // master; 0: this process alone, and the port is not shared
+    int workers = 0;
     std::string configFile; // -c
     bool checkOnly = false; // -t
 
