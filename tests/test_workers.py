@@ -191,3 +191,31 @@ def test_a_rolling_restart_under_load_fails_no_request(
     assert load.served > before, (
         f"no request served after the old server exited ({before} before)")
     assert request(new, "GET", "/index.html").status == 200
+
+
+def test_a_stopping_server_answers_the_clients_its_listener_queued(
+        start_server, stage, tmp_path):
+    # The trap of a shared port: a listener's close resets the connections
+    # still in its accept queue. Here the queue is full when the stop
+    # begins: the server is frozen (SIGSTOP), told to stop, then the clients
+    # connect (the kernel queues them), and then it runs again, with the
+    # stop first in line.
+    srv = start_server(*server_args(stage, tmp_path))
+    os.kill(srv.pid, signal.SIGSTOP)
+    try:
+        os.kill(srv.pid, signal.SIGTERM)
+        clients = [srv.connect() for _ in range(20)]
+        for sock in clients:
+            send_all(sock, build_request("GET", "/index.html"))
+    finally:
+        os.kill(srv.pid, signal.SIGCONT)
+    answers = []
+    for sock in clients:
+        with sock:
+            try:
+                answers.append(read_response(sock).status)
+            except NoResponse as e:
+                answers.append(str(e))
+    assert answers == [200] * len(clients), (
+        f"clients queued when the stop began got {answers}")
+    assert srv.wait() == 0, srv.describe()
