@@ -58,17 +58,19 @@ bool Master::start()
         Log::error("pipe: %s", strerror(errno));
         return false;
     }
-    Fd readEnd(ends[0]);
-    Fd writeEnd(ends[1]);
+    readyRead_.reset(ends[0]);
+    readyWrite_.reset(ends[1]);
     for (size_t slot = 0; slot < listeners_.size(); slot++)
-        spawn(slot, Fd(fcntl(writeEnd.get(), F_DUPFD_CLOEXEC, 0)));
-    // Each worker closes its copy once it has written its byte, or when it
-    // dies: with ours closed too, read sees the end of the pipe then.
-    writeEnd.reset();
+        spawn(slot, true);
+    // Each worker closes its write end once it has written its byte, or
+    // when it dies: with ours closed too, read sees the end of the pipe
+    // then.
+    readyWrite_.reset();
     size_t serving = 0;
     char byte;
-    while (serving < listeners_.size() && read(readEnd.get(), &byte, 1) == 1)
+    while (serving < listeners_.size() && read(readyRead_.get(), &byte, 1) == 1)
         serving++;
+    readyRead_.reset();
     if (serving == listeners_.size())
         return true;
     Log::error("a worker exited before it served");
@@ -89,7 +91,7 @@ int Master::run()
     return status_;
 }
 
-void Master::spawn(size_t slot, Fd readyPipe)
+void Master::spawn(size_t slot, bool awaited)
 {
     pid_t pid = fork();
     if (pid < 0) {
@@ -103,6 +105,9 @@ void Master::spawn(size_t slot, Fd readyPipe)
         // open after its worker closed it at a stop, still queueing
         // connections that nobody accepts.
         listeners_.clear();
+        Fd readyPipe = awaited ? std::move(readyWrite_) : Fd();
+        readyWrite_.reset();
+        readyRead_.reset();
         sigset_t chld;
         sigemptyset(&chld);
         sigaddset(&chld, SIGCHLD);
@@ -138,7 +143,7 @@ void Master::reapWorkers()
                 continue;
             pids_[slot] = 0;
             if (!stopping_)
-                replace(slot, status);
+                replace(slot, pid, status);
             else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
                 status_ = 1;
         }
@@ -147,20 +152,20 @@ void Master::reapWorkers()
 
 // A worker died on its own: its listener is still open here, with the
 // connections queued in it, and a new worker takes it over.
-void Master::replace(size_t slot, int status)
+void Master::replace(size_t slot, pid_t dead, int status)
 {
     std::string how = howItEnded(status);
     if (restartsLeft_ == 0) {
-        Log::error("a worker %s: no restarts left, stopping", how.c_str());
+        Log::error("worker pid %d %s: no restarts left, stopping", dead,
+                   how.c_str());
         status_ = 1;
         beginStop();
         signalWorkers(SIGTERM);
         return;
     }
     restartsLeft_--;
-    spawn(slot, Fd());
-    Log::error("a worker %s: worker pid %d replaces it", how.c_str(),
-               pids_[slot]);
+    Log::error("worker pid %d %s: starting another", dead, how.c_str());
+    spawn(slot, false);
 }
 
 // The master's copies of the listeners close first: each socket then lives

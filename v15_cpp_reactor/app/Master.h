@@ -37,16 +37,20 @@ class Master : NonCopyable
     int run();
 
   private:
-    void spawn(size_t slot, Fd readyPipe);
+    void spawn(size_t slot, bool awaited);
     void handle(const siginfo_t &info);
     void reapWorkers();
-    void replace(size_t slot, int status);
+    void replace(size_t slot, pid_t dead, int status);
     void beginStop();
     void signalWorkers(int sig);
     bool anyWorker() const;
 
     std::vector<Fd> listeners_; // the master's copies, closed at a stop
     std::vector<pid_t> pids_; // each listener's worker; 0: none
+    // The pipe the first workers say they serve through, while start()
+    // waits: the master's ends, which each worker closes too.
+    Fd readyRead_;
+    Fd readyWrite_;
     Worker worker_;
     int restartsLeft_; // workers that may still replace a dead one
     bool stopping_ = false;
