@@ -20,6 +20,7 @@
 #include "app/Daemon.h"
 #include "app/Master.h"
 #include "app/Systemd.h"
+#include "base/Failure.h"
 #include "base/Fd.h"
 #include "base/Logger.h"
 #include "base/Number.h"
@@ -188,6 +189,8 @@ bool workerListeners(const Config &cfg, bool socketActivated, Fd first,
         Fd fd = socketActivated
                     ? Fd(fcntl(firstFd, F_DUPFD_CLOEXEC, 0))
                     : Socket::listenOn(cfg.addr, cfg.port, err, true);
+        if (!fd && err.empty())
+            err = failure("LISTEN_FDS: fcntl");
         if (!fd)
             return false;
         listeners.push_back(std::move(fd));
