@@ -70,6 +70,7 @@ void testEveryKeyOfAGoodFile()
                     "log_level = info\n"
                     "worker_threads = 8\n"
                     "max_queued_scripts = 16\n"
+                    "workers = 3\n"
                     "io_threads = 3\n"
                     "shutdown_timeout = 20\n",
                     "etc/server.conf");
@@ -98,6 +99,7 @@ void testEveryKeyOfAGoodFile()
     CHECK_EQ(l.cfg.logLevel, Log::kInfo);
     CHECK_EQ(l.cfg.workerThreads, 8);
     CHECK_EQ(l.cfg.maxQueuedScripts, 16);
+    CHECK_EQ(l.cfg.workers, 3);
     CHECK_EQ(l.cfg.ioThreads, 3);
     CHECK_EQ(l.cfg.shutdownTimeout, 20);
 }
@@ -176,6 +178,7 @@ void testEachMistakeNamesFileAndLine()
         {"shutdown_timeout = 86401", "seconds from 1 to 86400"},
         {"worker_threads = 0", "threads from 1 to 256"},
         {"max_queued_scripts = 1000001", "scripts from 0 to 1000000"},
+        {"workers = 65", "processes from 0 to 64"},
         {"io_threads = 257", "threads from 0 to 256"},
         {"io_threads = -1", "threads from 0 to 256"},
         {"listen = 127.0.0.1:70000", "the port must be a number"},
