@@ -247,6 +247,10 @@ const struct {
      [](Config &cfg, const std::string &v, const std::string &) {
          return setNumber(cfg.shutdownDrain, v, 0, 86400, "seconds");
      }},
+    {"workers",
+     [](Config &cfg, const std::string &v, const std::string &) {
+         return setNumber(cfg.workers, v, 0, 64, "processes");
+     }},
 };
 
 std::string trim(const std::string &s)

@@ -35,6 +35,9 @@ struct Config {
     // seconds of serving on at SIGTERM, /healthz saying 503, before the
     // listener closes: a load balancer's checks take the server out first
     int shutdownDrain = 0;
+    // -w: processes that serve the port, each with its own loops, under a
+    // master; 0: this process alone, and the port is not shared
+    int workers = 0;
     std::string configFile; // -c
     bool checkOnly = false; // -t
 

@@ -1,5 +1,6 @@
 // main: flags and the configuration file into Config, the listening
 // socket, the loops, signals through a signalfd, and a graceful stop.
+#include <fcntl.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
@@ -13,10 +14,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "app/Config.h"
 #include "app/Daemon.h"
+#include "app/Master.h"
 #include "app/Systemd.h"
+#include "base/Failure.h"
 #include "base/Fd.h"
 #include "base/Logger.h"
 #include "base/Number.h"
@@ -39,7 +43,7 @@ void usage(FILE *out)
 {
     fprintf(out, "usage: server [-b ADDR] [-p PORT] [-d] [-P PIDFILE] "
                  "[-r DOCROOT] [-x PHP_CGI] [-T SECONDS] [-k SECONDS] "
-                 "[-c FILE] [-t] [-h]\n");
+                 "[-w WORKERS] [-c FILE] [-t] [-h]\n");
 }
 
 [[noreturn]] void usageError(const char *what, const char *arg)
@@ -68,7 +72,7 @@ void parseArgs(int argc, char **argv, Config &cfg, bool firstPass)
     int opt;
     opterr = 0; // our own one-line message, not getopt's
     optind = 1; // start over: the second pass reads argv again
-    while ((opt = getopt(argc, argv, "b:p:dP:r:x:T:k:c:th")) != -1) {
+    while ((opt = getopt(argc, argv, "b:p:dP:r:x:T:k:w:c:th")) != -1) {
         bool fileFlag = opt == 'c' || opt == 't';
         if (firstPass != fileFlag && opt != 'h' && opt != '?')
             continue;
@@ -100,6 +104,10 @@ void parseArgs(int argc, char **argv, Config &cfg, bool firstPass)
         case 'k':
             cfg.keepaliveTimeout =
                 parseFlagNumber(optarg, 1, 86400, "bad number of seconds");
+            break;
+        case 'w':
+            cfg.workers =
+                parseFlagNumber(optarg, 0, 64, "bad number of workers");
             break;
         case 'c':
             cfg.configFile = optarg;
@@ -168,6 +176,34 @@ Fd blockedSignals()
     return fd;
 }
 
+// One listener per worker, on the port the first one got, each a socket
+// of its own, so that the kernel spreads the connections over them
+// (SO_REUSEPORT). Under socket activation they all share systemd's socket,
+// which need not allow a second one on its port.
+bool workerListeners(const Config &cfg, bool socketActivated, Fd first,
+                     std::vector<Fd> &listeners, std::string &err)
+{
+    int firstFd = first.get();
+    listeners.push_back(std::move(first));
+    for (int i = 1; i < cfg.workers; i++) {
+        Fd fd = socketActivated
+                    ? Fd(fcntl(firstFd, F_DUPFD_CLOEXEC, 0))
+                    : Socket::listenOn(cfg.addr, cfg.port, err, true);
+        if (!fd && err.empty())
+            err = failure("LISTEN_FDS: fcntl");
+        if (!fd)
+            return false;
+        listeners.push_back(std::move(fd));
+    }
+    return true;
+}
+
+void printReadyLine(const Config &cfg)
+{
+    printf("listening on %s\n", Socket::hostPort(cfg.addr, cfg.port).c_str());
+    fflush(stdout); // stdout is a pipe under a test: flush, or it waits
+}
+
 /// The whole server: what main starts, and the stop that a signal begins.
 class Server
 {
@@ -186,8 +222,8 @@ class Server
     }
 
     /// Serves until a stop signal, then stops gracefully. Returns the exit
-    /// status.
-    int run(Fd signals)
+    /// status. A worker writes one byte into readyPipe once it serves.
+    int run(Fd signals, Fd readyPipe)
     {
         Channel signalChannel(&loop_, signals.get());
         signalChannel.setReadCallback([&] { handleSignals(signals.get()); });
@@ -201,6 +237,9 @@ class Server
         }
         Log::start();
         Systemd::ready();
+        if (readyPipe && write(readyPipe.get(), "", 1) != 1)
+            Log::error("telling the master: %s", strerror(errno));
+        readyPipe.reset();
         loop_.loop();
         signalChannel.remove();
         tcp_.stop(); // connections still open at the deadline are closed
@@ -286,6 +325,7 @@ class Server
     void keepWhatNeedsRestart(Config &next) const
     {
         keep("io_threads", next.ioThreads, loaded_.ioThreads);
+        keep("workers", next.workers, loaded_.workers);
         keep("worker_threads", next.workerThreads, loaded_.workerThreads);
         keep("max_queued_scripts", next.maxQueuedScripts,
              loaded_.maxQueuedScripts);
@@ -316,6 +356,13 @@ class Server
         if (socketActivated_) {
             Log::warn("reload: listen is systemd's socket, which it keeps: "
                       "the old one stays");
+            return false;
+        }
+        // The master holds every worker's socket: one that a worker let go
+        // would stay open there, and its connections would wait for nobody.
+        if (cfg_.workers > 0) {
+            Log::warn("reload: with workers, listen changes only with a "
+                      "restart: the old one stays");
             return false;
         }
         std::string err;
@@ -463,17 +510,38 @@ int main(int argc, char **argv)
     Fd listenFd = Systemd::passedListener(cfg.addr, err);
     bool socketActivated = listenFd.valid();
     if (!listenFd && err.empty())
-        listenFd = Socket::listenOn(cfg.addr, cfg.port, err);
+        listenFd = Socket::listenOn(cfg.addr, cfg.port, err, cfg.workers > 0);
     if (!listenFd) {
         Log::error("%s", err.c_str());
         return 1;
     }
     cfg.port = Socket::localPort(listenFd.get()); // the kernel's pick for 0
+    if (cfg.workers > 0) {
+        std::vector<Fd> listeners;
+        if (!workerListeners(cfg, socketActivated, std::move(listenFd),
+                             listeners, err)) {
+            Log::error("%s", err.c_str());
+            return 1;
+        }
+        // Each worker builds its Server after the fork: the master starts
+        // no thread. The ready line comes once every worker serves.
+        Master master(std::move(listeners), [&](Fd listener, Fd readyPipe) {
+            Server server(cfg, loaded, cmd, std::move(listener),
+                          socketActivated, rootFd);
+            return server.run(std::move(signals), std::move(readyPipe));
+        });
+        if (!master.start())
+            return 1;
+        printReadyLine(cfg);
+        if (cfg.daemonize && !Daemon::ready(err))
+            Log::error("%s", err.c_str()); // the workers serve all the same
+        Systemd::ready();
+        return master.run();
+    }
     // Built before the ready line, so that its startup warnings (php-cgi
     // not found) are on stderr by then, as in the C stages.
     Server server(cfg, loaded, cmd, std::move(listenFd), socketActivated,
                   rootFd);
-    printf("listening on %s\n", Socket::hostPort(cfg.addr, cfg.port).c_str());
-    fflush(stdout); // stdout is a pipe under a test: flush, or it waits
-    return server.run(std::move(signals));
+    printReadyLine(cfg);
+    return server.run(std::move(signals), Fd());
 }

@@ -354,13 +354,12 @@ void HttpServer::onConnection(const TcpConnectionPtr &conn)
     for (auto &candidate : loops_)
         if (candidate->loop == conn->loop())
             state = candidate.get();
+    // At a stop, this is one of the clients the listener had queued, taken
+    // before it closed (TcpServer::stopAccepting): it gets its answer,
+    // with Connection: close, like a request in flight.
     conn->setContext(std::make_unique<HttpSession>(state));
     add<uint64_t>(state->counters.accepts, 1);
     add<uint64_t>(state->counters.handled, 1);
-    if (shuttingDown_) {
-        conn->shutdown();
-        return;
-    }
     armDeadline(conn, conn->loop()->pollReturnMs() +
                           state->settings->keepaliveTimeout * int64_t(1000));
 }
@@ -754,10 +753,13 @@ void HttpServer::beginShutdown()
         auto *s = static_cast<HttpSession *>(conn->context());
         if (s == nullptr)
             return;
-        // Busy: a script at work, an answer still going out, or a body
-        // on its way; each closes once its answer is out.
-        bool busy = isWorking(*s) || conn->hasPendingOutput() ||
-                    (s->x && s->x->headComplete);
+        // Busy: a script at work, an answer still going out, a body on its
+        // way, or a first request not begun (a client that connected just
+        // before the stop, whose bytes follow); each closes once its answer
+        // is out, or at its deadline.
+        bool firstRequestToCome = s->served == 0 && !s->x;
+        bool busy = firstRequestToCome || isWorking(*s) ||
+                    conn->hasPendingOutput() || (s->x && s->x->headComplete);
         if (!busy) {
             s->closing = true;
             conn->shutdown(); // idle, or a head not yet whole: close now

@@ -46,7 +46,7 @@ std::string hostPort(const std::string &addr, int port)
     return (ipv6 ? "[" + addr + "]" : addr) + ":" + std::to_string(port);
 }
 
-Fd listenOn(const std::string &addr, int port, std::string &err)
+Fd listenOn(const std::string &addr, int port, std::string &err, bool reusePort)
 {
     sockaddr_storage sa;
     socklen_t len;
@@ -62,6 +62,13 @@ Fd listenOn(const std::string &addr, int port, std::string &err)
     // A restarted server may bind while old connections sit in TIME_WAIT.
     int on = 1;
     setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    // Every socket bound to the port with SO_REUSEPORT, by the same user,
+    // gets its own accept queue, and the kernel spreads new connections
+    // over them by a hash of the addresses (socket(7)). Only on request: a
+    // second server started by mistake on a busy port must still fail with
+    // "Address already in use".
+    if (reusePort)
+        setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
     // "::" takes IPv4 clients too, as ::ffff:a.b.c.d (ipv6(7)): said here,
     // not left to the net.ipv6.bindv6only sysctl.
     int off = 0;
@@ -74,9 +81,14 @@ Fd listenOn(const std::string &addr, int port, std::string &err)
     // The kernel hands us a connection only once its first bytes are in
     // (tcp(7)): one wake-up and one read per connection instead of two.
     // A client that sends nothing is handed over anyway after a second.
+    // Not on a shared port: until its bytes come, the connection is a
+    // request of this socket's, not yet in its accept queue, and if the
+    // socket closes meanwhile (an old server's stop) the kernel drops it and
+    // resets the client's first write, a loss that no accept can prevent.
     int deferSeconds = 1;
-    setsockopt(fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &deferSeconds,
-               sizeof deferSeconds);
+    if (!reusePort)
+        setsockopt(fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &deferSeconds,
+                   sizeof deferSeconds);
     if (listen(fd.get(), kListenBacklog) < 0) {
         err = failure("listen " + hostPort(addr, port));
         return Fd();

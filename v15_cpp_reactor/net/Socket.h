@@ -22,8 +22,11 @@ bool parseAddress(const std::string &addr, int port, sockaddr_storage &sa,
 std::string hostPort(const std::string &addr, int port);
 /// A non-blocking socket listening on addr:port. On "::" it takes IPv4
 /// connections as well (dual-stack). On failure: an invalid Fd and
-/// "bind 127.0.0.1:8080: Address already in use" in err.
-Fd listenOn(const std::string &addr, int port, std::string &err);
+/// "bind 127.0.0.1:8080: Address already in use" in err. reusePort: the
+/// port may be bound again, by any socket that also sets it (SO_REUSEPORT:
+/// several processes, or an old and a new server, one port).
+Fd listenOn(const std::string &addr, int port, std::string &err,
+            bool reusePort = false);
 /// The port a socket is bound to (the kernel's pick after port 0).
 int localPort(int fd);
 /// The address in sa as text: "127.0.0.1", "::1". An IPv4 peer of a

@@ -85,7 +85,7 @@ void TcpServer::establish(LoopSlot *slot, Fd socket,
 void TcpServer::stopAccepting()
 {
     baseLoop_->assertInLoopThread();
-    acceptor_->close();
+    acceptor_->closeAfterAccepting();
 }
 
 void TcpServer::replaceListener(Fd listenFd)

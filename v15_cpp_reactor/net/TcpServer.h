@@ -48,7 +48,9 @@ class TcpServer : NonCopyable
     /// Starts ioThreads loops (0: the base loop serves connections too)
     /// and starts accepting.
     void start(int ioThreads);
-    /// Closes the listening socket: new clients are refused.
+    /// Takes the connections already waiting, then closes the listening
+    /// socket: new clients are refused, and none that the kernel queued
+    /// for us is reset (another server may share the port, SO_REUSEPORT).
     void stopAccepting();
     /// Accepts on listenFd from now on (a reload moved the listen address):
     /// the old socket's waiting connections are taken, then it is closed.

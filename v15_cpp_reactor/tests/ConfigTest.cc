@@ -70,6 +70,7 @@ void testEveryKeyOfAGoodFile()
                     "log_level = info\n"
                     "worker_threads = 8\n"
                     "max_queued_scripts = 16\n"
+                    "workers = 3\n"
                     "io_threads = 3\n"
                     "shutdown_timeout = 20\n"
                     "shutdown_drain = 2\n",
@@ -99,6 +100,7 @@ void testEveryKeyOfAGoodFile()
     CHECK_EQ(l.cfg.logLevel, Log::kInfo);
     CHECK_EQ(l.cfg.workerThreads, 8);
     CHECK_EQ(l.cfg.maxQueuedScripts, 16);
+    CHECK_EQ(l.cfg.workers, 3);
     CHECK_EQ(l.cfg.ioThreads, 3);
     CHECK_EQ(l.cfg.shutdownTimeout, 20);
     CHECK_EQ(l.cfg.shutdownDrain, 2);
@@ -179,6 +181,7 @@ void testEachMistakeNamesFileAndLine()
         {"shutdown_drain = -1", "seconds from 0 to 86400"},
         {"worker_threads = 0", "threads from 1 to 256"},
         {"max_queued_scripts = 1000001", "scripts from 0 to 1000000"},
+        {"workers = 65", "processes from 0 to 64"},
         {"io_threads = 257", "threads from 0 to 256"},
         {"io_threads = -1", "threads from 0 to 256"},
         {"listen = 127.0.0.1:70000", "the port must be a number"},

@@ -1,0 +1,221 @@
+"""Several processes, one port (v15): `workers = N` (-w N) runs N worker
+processes under a master, each with its own listening socket on the port
+(SO_REUSEPORT) and its own loops. SIGTERM to the master stops them all;
+a worker that dies on its own is replaced. A second server started with
+workers on the same port serves beside the first, which then drains and
+exits at SIGTERM: the rolling restart, with no failed request."""
+
+import os
+import signal
+import socket
+import threading
+
+import pytest
+
+from http_util import (NoResponse, build_request, read_response, request,
+                       send_all)
+from util import Deadline, children_of, is_gone, server_args, wait_until
+
+pytestmark = pytest.mark.needs("workers", "cgi")
+
+PHASE_SECONDS = 0.6  # of load before the upgrade, and again after it
+# Prints the pid of the process that ran it: the worker that took the
+# connection (a script is its server's child).
+PID_SCRIPT = "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n%s\\n' $PPID\n"
+
+
+def start_with_workers(start_server, stage, tmp_path, *args):
+    root_args = server_args(stage, tmp_path)
+    cgi_bin = tmp_path / "docroot" / "cgi-bin"
+    cgi_bin.mkdir(exist_ok=True)
+    script = cgi_bin / "pid.sh"
+    script.write_text(PID_SCRIPT)
+    script.chmod(0o755)
+    return start_server(*root_args, *args)
+
+
+def live_children(srv):
+    return {st["pid"] for st in children_of(srv.pid) if st["state"] != "Z"}
+
+
+def workers_of(srv, count):
+    """The pids of the master's count workers, once it has that many."""
+    found = wait_until(lambda: len(live_children(srv)) == count)
+    assert found, (f"master pid {srv.pid} has children "
+                   f"{children_of(srv.pid)}, not {count} workers")
+    return live_children(srv)
+
+
+def serving_pid(srv):
+    """GET /cgi-bin/pid.sh on a new connection: the worker that served."""
+    resp = request(srv, "GET", "/cgi-bin/pid.sh")
+    assert resp.status == 200, resp.describe()
+    return int(resp.body)
+
+
+def test_three_workers_share_the_port_and_stop_together(
+        start_server, stage, tmp_path):
+    srv = start_with_workers(start_server, stage, tmp_path, "-w", "3")
+    workers = workers_of(srv, 3)
+    served = {serving_pid(srv) for _ in range(30)}
+    assert served <= workers, (
+        f"answers from pids {served}, the workers are {workers}")
+    assert len(served) > 1, (
+        f"30 connections all served by pid {served}: the kernel spreads "
+        f"them over the workers' sockets, unless one socket listens alone")
+
+    os.kill(srv.pid, signal.SIGTERM)
+    assert srv.wait() == 0, srv.describe()
+    left = [pid for pid in workers if not is_gone(pid)]
+    assert not left, f"workers {left} outlived their master"
+
+
+def test_a_worker_killed_is_replaced_and_the_port_keeps_serving(
+        start_server, stage, tmp_path):
+    srv = start_with_workers(start_server, stage, tmp_path, "-w", "2")
+    workers = workers_of(srv, 2)
+    killed = min(workers)
+    os.kill(killed, signal.SIGKILL)
+
+    replaced = wait_until(lambda: len(live_children(srv)) == 2
+                          and killed not in live_children(srv))
+    now = live_children(srv)
+    assert replaced, (
+        f"after SIGKILL to worker {killed}, the master's children are {now}")
+    served = {serving_pid(srv) for _ in range(20)}
+    assert served <= now, f"answers from {served}, the workers are {now}"
+    said = f"worker pid {killed} was killed by signal 9: starting another"
+    assert said in srv.stderr_text(), srv.describe()
+
+
+def test_a_server_without_workers_still_cannot_take_a_workers_port(
+        start_server, stage, tmp_path, run_server):
+    srv = start_with_workers(start_server, stage, tmp_path, "-w", "2")
+    done = run_server([*server_args(stage, tmp_path), "-b", "127.0.0.1",
+                       "-p", str(srv.port)])
+    assert done.returncode == 1 and done.stderr == (
+        f"server: bind 127.0.0.1:{srv.port}: Address already in use\n"), (
+        f"exit {done.returncode}, stderr {done.stderr!r}")
+
+
+class Load:
+    """Client threads sending GET /index.html until stop(): half on one
+    keep-alive connection each, half on a new connection per request.
+    .failures lists what went wrong, .served counts the answers."""
+
+    def __init__(self, port, clients=4):
+        self.port = port
+        self.stopping = threading.Event()
+        self.failures = []
+        self.served = 0
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._client, args=(i % 2,))
+                        for i in range(clients)]
+        for t in self.threads:
+            t.start()
+
+    def stop(self):
+        self.stopping.set()
+        for t in self.threads:
+            t.join()
+
+    def _connect(self):
+        return socket.create_connection(("127.0.0.1", self.port), 5)
+
+    def _client(self, keep_alive):
+        sock = None
+        while not self.stopping.is_set():
+            reused = sock is not None
+            try:
+                sock = sock or self._connect()
+                resp = self._get(sock, keep_alive)
+            except (NoResponse, OSError) as e:
+                if sock is not None:
+                    sock.close()
+                sock = None
+                # A keep-alive connection the server closed as idle, before
+                # it answered: a client sends the request again on a new
+                # one (RFC 9112 section 9.3.1), as browsers and curl do.
+                unanswered = (isinstance(e, OSError)
+                              or e.closed_unanswered)
+                if reused and unanswered:
+                    continue
+                self._fail(f"{'keep-alive' if keep_alive else 'close'}: "
+                           f"{type(e).__name__}: {e}")
+                continue
+            if resp.status != 200:
+                self._fail(f"status {resp.status}: {resp.describe()}")
+            with self.lock:
+                self.served += 1
+            if not keep_alive or resp.header("Connection") == "close":
+                sock.close()
+                sock = None
+        if sock is not None:
+            sock.close()
+
+    def _get(self, sock, keep_alive):
+        headers = () if keep_alive else (("Connection", "close"),)
+        send_all(sock, build_request("GET", "/index.html", headers=headers))
+        return read_response(sock)
+
+    def _fail(self, what):
+        with self.lock:
+            self.failures.append(what)
+
+
+def run_load_for(load, seconds):
+    """Lets the clients work for seconds (a load, not a wait for the
+    server: the answers are polled all along)."""
+    phase = Deadline(seconds)
+    wait_until(lambda: phase.expired() and load.served > 0,
+               timeout=seconds + 2)
+
+
+def test_a_rolling_restart_under_load_fails_no_request(
+        start_server, stage, tmp_path):
+    old = start_with_workers(start_server, stage, tmp_path, "-w", "2")
+    load = Load(old.port)
+    try:
+        run_load_for(load, PHASE_SECONDS)
+        new = start_with_workers(start_server, stage, tmp_path, "-w", "2",
+                                 "-p", old.port)
+        os.kill(old.pid, signal.SIGTERM)
+        assert old.wait() == 0, old.describe()
+        before = load.served
+        run_load_for(load, PHASE_SECONDS)
+    finally:
+        load.stop()
+    assert not load.failures, (
+        f"{len(load.failures)} of {load.served + len(load.failures)} "
+        f"requests failed across the restart: {load.failures[:5]}")
+    assert load.served > before, (
+        f"no request served after the old server exited ({before} before)")
+    assert request(new, "GET", "/index.html").status == 200
+
+
+def test_a_stopping_server_answers_the_clients_its_listener_queued(
+        start_server, stage, tmp_path):
+    # The trap of a shared port: a listener's close resets the connections
+    # still in its accept queue. Here the queue is full when the stop
+    # begins: the server is frozen (SIGSTOP), told to stop, then the clients
+    # connect (the kernel queues them), and then it runs again, with the
+    # stop first in line.
+    srv = start_server(*server_args(stage, tmp_path))
+    os.kill(srv.pid, signal.SIGSTOP)
+    try:
+        os.kill(srv.pid, signal.SIGTERM)
+        clients = [srv.connect() for _ in range(20)]
+        for sock in clients:
+            send_all(sock, build_request("GET", "/index.html"))
+    finally:
+        os.kill(srv.pid, signal.SIGCONT)
+    answers = []
+    for sock in clients:
+        with sock:
+            try:
+                answers.append(read_response(sock).status)
+            except NoResponse as e:
+                answers.append(str(e))
+    assert answers == [200] * len(clients), (
+        f"clients queued when the stop began got {answers}")
+    assert srv.wait() == 0, srv.describe()
