@@ -77,8 +77,14 @@ def test_a_worker_killed_is_replaced_and_the_port_keeps_serving(
     killed = min(workers)
     os.kill(killed, signal.SIGKILL)
 
-    replaced = wait_until(lambda: len(live_children(srv)) == 2
-                          and killed not in live_children(srv))
+    def replaced_by_another():
+        # One reading of the children for both conditions: read twice, a
+        # killed worker still dying counted in the first (two children) and
+        # gone from the second before its successor was forked.
+        kids = live_children(srv)
+        return len(kids) == 2 and killed not in kids
+
+    replaced = wait_until(replaced_by_another)
     now = live_children(srv)
     assert replaced, (
         f"after SIGKILL to worker {killed}, the master's children are {now}")
