@@ -207,20 +207,30 @@ def test_a_setting_that_needs_a_restart_keeps_its_value_and_says_so(
 # --- listen ------------------------------------------------------------------
 
 
+def start_listening_on(run, stage, tmp_path, notify, monkeypatch, port,
+                       more=""):
+    """A server started by run (the direct fixture) whose file says
+    listen = 127.0.0.1:port, with no -p to beat it, once ready; returns it
+    and its configuration file."""
+    server_args(stage, tmp_path)  # writes root/hello.txt
+    conf = write_conf(tmp_path / "server.conf", f"""
+        listen = 127.0.0.1:{port}
+        root = {tmp_path / "root"}
+        {more}
+        """)
+    monkeypatch.setenv("NOTIFY_SOCKET", notify.name)
+    srv = run("-c", conf)
+    assert srv.ready_line() == f"listening on 127.0.0.1:{port}", (
+        srv.describe())
+    wait_ready(notify)
+    return srv, conf
+
+
 def test_a_changed_listen_port_is_bound_and_the_old_one_closed(
         direct, stage, tmp_path, notify, monkeypatch):  # noqa: F811
     old_port, new_port = free_port(), free_port()
-    root = tmp_path / "root"
-    server_args(stage, tmp_path)  # writes root/hello.txt
-    conf = write_conf(tmp_path / "server.conf", f"""
-        listen = 127.0.0.1:{old_port}
-        root = {root}
-        """)
-    monkeypatch.setenv("NOTIFY_SOCKET", notify.name)
-    srv = direct("-c", conf)
-    assert srv.ready_line() == f"listening on 127.0.0.1:{old_port}", (
-        srv.describe())
-    wait_ready(notify)
+    srv, conf = start_listening_on(direct, stage, tmp_path, notify,
+                                   monkeypatch, old_port)
     open_before = Peer(old_port).connect(5)
     send_all(open_before, build_request("GET", "/hello.txt"))
     assert read_response(open_before).status == 200
@@ -244,19 +254,10 @@ def test_a_changed_listen_port_is_bound_and_the_old_one_closed(
 def test_a_listen_port_that_cannot_be_bound_keeps_the_old_one(
         direct, stage, tmp_path, notify, monkeypatch):  # noqa: F811
     old_port = free_port()
-    root = tmp_path / "root"
-    server_args(stage, tmp_path)  # writes root/hello.txt
     error_log = tmp_path / "error.log"
-    conf = write_conf(tmp_path / "server.conf", f"""
-        listen = 127.0.0.1:{old_port}
-        root = {root}
-        error_log = {error_log}
-        """)
-    monkeypatch.setenv("NOTIFY_SOCKET", notify.name)
-    srv = direct("-c", conf)
-    assert srv.ready_line() == f"listening on 127.0.0.1:{old_port}", (
-        srv.describe())
-    wait_ready(notify)
+    srv, conf = start_listening_on(direct, stage, tmp_path, notify,
+                                   monkeypatch, old_port,
+                                   f"error_log = {error_log}")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -348,17 +349,8 @@ def test_reloads_under_load_fail_no_request(
 def test_a_reload_while_stopping_listens_on_nothing_new(
         direct, stage, tmp_path, notify, monkeypatch):  # noqa: F811
     old_port, new_port = free_port(), free_port()
-    root = tmp_path / "root"
-    server_args(stage, tmp_path)  # writes root/hello.txt
-    conf = write_conf(tmp_path / "server.conf", f"""
-        listen = 127.0.0.1:{old_port}
-        root = {root}
-        """)
-    monkeypatch.setenv("NOTIFY_SOCKET", notify.name)
-    srv = direct("-c", conf)
-    assert srv.ready_line() == f"listening on 127.0.0.1:{old_port}", (
-        srv.describe())
-    wait_ready(notify)
+    srv, conf = start_listening_on(direct, stage, tmp_path, notify,
+                                   monkeypatch, old_port)
     # A body on its way keeps the stop waiting for it; 100 Continue says
     # the server has the head.
     body = b"b" * 100
