@@ -67,8 +67,9 @@ struct Exchange {
 /// on the strength of one, so no ordering between them is needed; a page
 /// read under load is a snapshot whose numbers may be a request apart.
 struct LoopCounters {
-    std::atomic<uint64_t> accepts{0}; // connections given to this loop
-    std::atomic<uint64_t> handled{0}; // of those, the ones it served
+    // Connections given to this loop; nginx's "handled" is the same
+    // number, as v15 refuses no connection it has accepted.
+    std::atomic<uint64_t> accepts{0};
     std::atomic<uint64_t> requests{0}; // answers sent, errors included
     std::atomic<uint64_t> healthChecks{0}; // of those, the /healthz ones
     std::atomic<int64_t> active{0}; // connections open (sessions alive)
@@ -211,18 +212,43 @@ bool isOwnPath(std::string_view path)
     return path == "/healthz" || path == "/status";
 }
 
+/// One reading of a loop's counters, or their sum over the loops.
+struct Counts {
+    uint64_t accepts = 0, requests = 0, checks = 0;
+    int64_t active = 0, reading = 0, writing = 0;
+
+    Counts() = default;
+    explicit Counts(const LoopCounters &c)
+        : accepts(c.accepts.load(std::memory_order_relaxed)),
+          requests(c.requests.load(std::memory_order_relaxed)),
+          checks(c.healthChecks.load(std::memory_order_relaxed)),
+          active(c.active.load(std::memory_order_relaxed)),
+          reading(c.reading.load(std::memory_order_relaxed)),
+          writing(c.writing.load(std::memory_order_relaxed))
+    {
+    }
+    int64_t waiting() const
+    {
+        return active - reading - writing;
+    }
+    Counts &operator+=(const Counts &o)
+    {
+        accepts += o.accepts, requests += o.requests, checks += o.checks;
+        active += o.active, reading += o.reading, writing += o.writing;
+        return *this;
+    }
+};
+
 /// One line of /status for a loop, or for all of them (name "Total").
-void appendCounts(std::string &out, const char *name, uint64_t accepts,
-                  uint64_t handled, uint64_t requests, uint64_t checks,
-                  int64_t active, int64_t reading, int64_t writing)
+void appendCounts(std::string &out, const std::string &name, const Counts &c)
 {
     char line[256];
     snprintf(line, sizeof line,
              "%s: active %" PRId64 " accepts %" PRIu64 " handled %" PRIu64
              " requests %" PRIu64 " reading %" PRId64 " writing %" PRId64
              " waiting %" PRId64 " health_checks %" PRIu64 "\n",
-             name, active, accepts, handled, requests, reading, writing,
-             active - reading - writing, checks);
+             name.c_str(), c.active, c.accepts, c.accepts, c.requests,
+             c.reading, c.writing, c.waiting(), c.checks);
     out += line;
 }
 
@@ -359,7 +385,6 @@ void HttpServer::onConnection(const TcpConnectionPtr &conn)
     // with Connection: close, like a request in flight.
     conn->setContext(std::make_unique<HttpSession>(state));
     add<uint64_t>(state->counters.accepts, 1);
-    add<uint64_t>(state->counters.handled, 1);
     armDeadline(conn, conn->loop()->pollReturnMs() +
                           state->settings->keepaliveTimeout * int64_t(1000));
 }
@@ -604,22 +629,12 @@ bool HttpServer::answerOwnPath(const HttpRequest &req, HttpResponse &resp)
 // counters are read once, so its line adds up even under load.
 std::string HttpServer::statusPage() const
 {
-    uint64_t accepts = 0, handled = 0, requests = 0, checks = 0;
-    int64_t active = 0, reading = 0, writing = 0;
+    Counts total;
     std::string loopLines;
     for (size_t i = 0; i < loops_.size(); i++) {
-        const LoopCounters &c = loops_[i]->counters;
-        uint64_t a = c.accepts.load(std::memory_order_relaxed);
-        uint64_t h = c.handled.load(std::memory_order_relaxed);
-        uint64_t r = c.requests.load(std::memory_order_relaxed);
-        uint64_t hc = c.healthChecks.load(std::memory_order_relaxed);
-        int64_t act = c.active.load(std::memory_order_relaxed);
-        int64_t rd = c.reading.load(std::memory_order_relaxed);
-        int64_t wr = c.writing.load(std::memory_order_relaxed);
-        std::string name = "Loop " + std::to_string(i);
-        appendCounts(loopLines, name.c_str(), a, h, r, hc, act, rd, wr);
-        accepts += a, handled += h, requests += r, checks += hc;
-        active += act, reading += rd, writing += wr;
+        Counts loop(loops_[i]->counters);
+        appendCounts(loopLines, "Loop " + std::to_string(i), loop);
+        total += loop;
     }
     char head[256];
     snprintf(head, sizeof head,
@@ -627,11 +642,10 @@ std::string HttpServer::statusPage() const
              "server accepts handled requests\n"
              " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n"
              "Reading: %" PRId64 " Writing: %" PRId64 " Waiting: %" PRId64 "\n",
-             active, accepts, handled, requests, reading, writing,
-             active - reading - writing);
+             total.active, total.accepts, total.accepts, total.requests,
+             total.reading, total.writing, total.waiting());
     std::string page = head;
-    appendCounts(page, "Total", accepts, handled, requests, checks, active,
-                 reading, writing);
+    appendCounts(page, "Total", total);
     return page + loopLines;
 }
 
