@@ -44,31 +44,30 @@ void Acceptor::close()
 void Acceptor::closeAfterAccepting()
 {
     loop_->assertInLoopThread();
-    for (;;) { // until accept fails, with EAGAIN once the queue is empty
-        sockaddr_storage peer = {};
-        socklen_t len = sizeof peer;
-        int fd =
-            accept4(listenFd_.get(), reinterpret_cast<struct sockaddr *>(&peer),
-                    &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            break;
-        newConnection_(Fd(fd), peer);
-    }
+    bool accepted = true;
+    while (accepted) // until accept fails, EAGAIN once the queue is empty
+        accepted = acceptOne();
     close();
+}
+
+bool Acceptor::acceptOne()
+{
+    sockaddr_storage peer = {};
+    socklen_t len = sizeof peer;
+    int fd =
+        accept4(listenFd_.get(), reinterpret_cast<struct sockaddr *>(&peer),
+                &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+        return false;
+    newConnection_(Fd(fd), peer);
+    return true;
 }
 
 void Acceptor::handleRead()
 {
     for (int i = 0; i < kAcceptsPerWakeup && listenFd_; i++) {
-        sockaddr_storage peer = {};
-        socklen_t len = sizeof peer;
-        int fd =
-            accept4(listenFd_.get(), reinterpret_cast<struct sockaddr *>(&peer),
-                    &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0) {
-            newConnection_(Fd(fd), peer);
+        if (acceptOne())
             continue;
-        }
         // The client gave up between its SYN and our accept: take the next.
         if (errno == ECONNABORTED || errno == EINTR)
             continue;

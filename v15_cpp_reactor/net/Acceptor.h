@@ -32,6 +32,9 @@ class Acceptor : NonCopyable
 
   private:
     void handleRead();
+    /// Accepts one waiting connection and hands it on; false, with errno
+    /// set, when accept4 failed.
+    bool acceptOne();
     void dropOneConnection();
 
     EventLoop *loop_;
