@@ -18,7 +18,10 @@ Figures per run:
 Memory per idle connection is measured on a fresh server process each time.
 The cost of the access log is the newest stage's 13-byte keep-alive case
 run with access_log off and on in the same rounds: CPU per request, and
-the ratio of on to off within each round.
+the ratio of on to off within each round. The newest stage's heap
+allocations per request are counted in each scenario, once, with
+tests/alloc_counter.c preloaded: allocator work does not show in one
+figure of CPU, so this keeps it from creeping back unseen.
 
 Results go to bench/results/latest.json; report.py turns them into tables,
 charts (docs/img/*.svg) and the generated part of docs/performance.md.
@@ -33,6 +36,7 @@ import re
 import resource
 import signal
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -77,6 +81,7 @@ SCENARIOS = [
              "20 connections", "/hello.php", 20, needs="fastcgi"),
 ]
 ECHO_CLIENTS = [1, 10, 100]
+ALLOC_WARM_UP_SECONDS = 1
 IDLE_COUNTS = [1000, 10000]
 
 # --quick runs the first stage of each idea that changes performance, and
@@ -254,6 +259,57 @@ def measure_logging(stage, mode, workdir, docroot, progress, problems):
             on["cpu_ratio"] = on["cpu_us"] / off["cpu_us"]
     log.unlink(missing_ok=True)
     return runs
+
+
+def build_alloc_counter(workdir):
+    """tests/alloc_counter.c as a library to preload: it counts every
+    malloc, calloc, realloc and aligned allocation of the process into a
+    file another process reads while it runs."""
+    library = Path(workdir) / "alloc_counter.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", library,
+                    ROOT / "tests" / "alloc_counter.c"], check=True)
+    return library
+
+
+def read_count(path):
+    return struct.unpack("=Q", path.read_bytes()[:8])[0]
+
+
+def measure_allocations(stage, mode, workdir, docroot, fpm, progress,
+                        problems):
+    """Heap allocations per request of stage in each of its scenarios:
+    one warm-up run of ALLOC_WARM_UP_SECONDS (files cached, connections
+    to php-fpm open), then the count over one run of the usual length.
+    Returns {scenario: result}, each result wrk's figures plus
+    allocations_per_request."""
+    library = build_alloc_counter(workdir)
+    count_file = Path(workdir) / "allocations"
+    env = {"LD_PRELOAD": str(library), "ALLOC_COUNTER_FILE": str(count_file)}
+    results = {}
+    for sc in [sc for sc in SCENARIOS if sc.applies(stage)]:
+        count_file.unlink(missing_ok=True)
+        running = start(stage, workdir, docroot, fpm, problems, env=env)
+        result = None
+        if running and running.alive():
+            try:
+                loads.run_wrk(running, sc.path, sc.connections,
+                              ALLOC_WARM_UP_SECONDS, sc.close)
+                before = read_count(count_file)
+                result = loads.run_wrk(running, sc.path, sc.connections,
+                                       mode["seconds"], sc.close)
+                result["allocations_per_request"] = (
+                    read_count(count_file) - before) / result["requests"]
+            except loads.LoadError as e:
+                problems.append(f"{stage.short}, {sc.key}, allocations "
+                                f"counted: {e}")
+        if running:
+            running.stop()
+        results[sc.key] = result
+        progress.step(ALLOC_WARM_UP_SECONDS + mode["seconds"] + 0.3,
+                      f"allocations {stage.short:8} {sc.key:6} " + (
+                          f"{result['allocations_per_request']:.2f} per "
+                          f"request" if result else "failed"))
+    return results
 
 
 def count_lines(path):
@@ -457,7 +513,7 @@ def parse_args():
     ap.add_argument("--no-peers", action="store_true",
                     help="leave out nginx, lighttpd and h2o")
     ap.add_argument("--skip", default="",
-                    help="leave out parts: echo,http,memory,logging "
+                    help="leave out parts: echo,http,memory,logging,alloc "
                     "(comma-separated)")
     ap.add_argument("--build", type=Path, default=ROOT / "build",
                     help="where the stages are built (default: build/)")
@@ -477,6 +533,7 @@ def main():
     skip = set(filter(None, args.skip.split(",")))
     echo, http, peers = choose_servers(args)
     logged = None if "logging" in skip else logging_stage(http)
+    counted = None if "alloc" in skip or not http else http[-1]
     if "echo" in skip:
         echo = []
     if "http" in skip and "memory" in skip:
@@ -506,11 +563,15 @@ def main():
                 1 for s in everyone if not idle_plan(s, count)))
     if logged:
         steps += [mode["seconds"] + 0.3] * (2 * mode["rounds"])
+    if counted:
+        steps += [ALLOC_WARM_UP_SECONDS + mode["seconds"] + 0.3] * sum(
+            sc.applies(counted) for sc in SCENARIOS)
     print(f"bench: {'quick' if args.quick else 'full'} mode, "
           f"{mode['rounds']} rounds; echo: "
           f"{' '.join(s.short for s in echo) or '-'}; http: "
           f"{' '.join(s.short for s in everyone) or '-'}; access log: "
-          f"{logged.short if logged else '-'}; server on core "
+          f"{logged.short if logged else '-'}; allocations: "
+          f"{counted.short if counted else '-'}; server on core "
           f"{servers.SERVER_CORE}, load on core {loads.LOAD_CORE}", flush=True)
     progress = Progress(steps)
     problems = []
@@ -537,9 +598,11 @@ def main():
                 data["echo"] = {c: summarize(r, ["rps", "cpu_us", "p99_us",
                                                  "longest_wait_us"])
                                 for c, r in runs.items()}
+            php_stages = (everyone if "http" not in skip else []) + (
+                [counted] if counted else [])
+            if any(s.has("fastcgi") for s in php_stages):
+                fpm = servers.PhpFpm(tmp)
             if everyone and "http" not in skip:
-                if any(s.has("fastcgi") for s in everyone):
-                    fpm = servers.PhpFpm(tmp)
                 runs = measure_http(everyone, mode, tmp, docroot, fpm,
                                     progress, problems)
                 for sc_runs in runs.values():
@@ -566,6 +629,11 @@ def main():
                     "stage": logged.short, "scenario": SCENARIOS[0].key,
                     "runs": summarize(runs, ["cpu_us", "cpu_ratio", "rps",
                                              "p99_ms", "errors", "lines"])}
+            if counted:
+                data["allocations"] = {
+                    "stage": counted.short,
+                    "runs": measure_allocations(counted, mode, tmp, docroot,
+                                                fpm, progress, problems)}
         finally:
             if fpm:
                 fpm.stop()

@@ -153,6 +153,27 @@ def logging_title(data):
     return f"access log on against off: {log['stage']}, {scenario}"
 
 
+ALLOC_HEAD = ["scenario", "allocations per request", "requests counted",
+              "errors"]
+
+
+def allocation_rows(data):
+    rows = []
+    for key, result in data["allocations"]["runs"].items():
+        title = data["scenarios"][key]["title"]
+        if result is None:
+            rows.append([title, "failed", "–", "–"])
+            continue
+        rows.append([title, f"{result['allocations_per_request']:.2f}",
+                     f"{result['requests']:,}", str(result["errors"])])
+    return rows
+
+
+def allocation_title(data):
+    return (f"heap allocations per request: {data['allocations']['stage']}, "
+            f"one run each after a warm-up (tests/alloc_counter.c preloaded)")
+
+
 def _scaled(stat, factor):
     return stat and {k: v * factor for k, v in stat.items()}
 
@@ -187,6 +208,8 @@ def sections(data):
                     memory_head(data), memory_rows(data)))
     if "logging" in data:
         out.append((logging_title(data), LOGGING_HEAD, logging_rows(data)))
+    if "allocations" in data:
+        out.append((allocation_title(data), ALLOC_HEAD, allocation_rows(data)))
     return out
 
 

@@ -137,7 +137,8 @@ class Process:
     """A started program: output to files in workdir, its own process group
     (so that whatever it forks goes with it), pinned with taskset."""
 
-    def __init__(self, name, argv, workdir, core=SERVER_CORE, cwd=None):
+    def __init__(self, name, argv, workdir, core=SERVER_CORE, cwd=None,
+                 env=None):
         self.name = name
         self.argv = ["taskset", "-c", core, *map(str, argv)]
         self.out_path = Path(workdir) / f"{name}.out"
@@ -146,7 +147,8 @@ class Process:
             # taskset execs the program, so the pid is the server's own.
             self.popen = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                cwd=cwd, process_group=0, preexec_fn=_die_with_parent)
+                cwd=cwd, env=env and {**os.environ, **env}, process_group=0,
+                preexec_fn=_die_with_parent)
         _running.append(self)
 
     @property
@@ -244,15 +246,16 @@ class Stage:
         return not self.has("eventloop")
 
     def start(self, workdir, docroot=None, fastcgi_socket=None,
-              access_log=None):
+              access_log=None, env=None):
         """Starts the server on an ephemeral port; returns a Running.
         access_log: a file to log requests to (stages with logging), or
-        None for no access log, as the peers run."""
+        None for no access log, as the peers run. env: variables added to
+        the server's environment (LD_PRELOAD for the allocation counter)."""
         argv = [self.binary, "-b", "127.0.0.1", "-p", "0"]
         if self.protocol == "http":
             argv += self._http_args(workdir, docroot, fastcgi_socket,
                                     access_log)
-        proc = Process(self.short, argv, workdir)
+        proc = Process(self.short, argv, workdir, env=env)
         port = _wait(lambda: _ready_port(proc), proc, "ready line")
         return Running(self.short, proc, int(port))
 
