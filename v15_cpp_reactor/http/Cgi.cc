@@ -303,7 +303,7 @@ int Cgi::refusal(const HttpRequest &req, const Script &script) const
 }
 
 std::unique_ptr<CgiJob> Cgi::start(EventLoop *loop, StaticFiles &files,
-                                   const HttpRequest &req,
+                                   FastCgiPool &fastcgi, const HttpRequest &req,
                                    const DecodedPath &path,
                                    ResponseCallback done)
 {
@@ -319,7 +319,8 @@ std::unique_ptr<CgiJob> Cgi::start(EventLoop *loop, StaticFiles &files,
         done(std::move(resp));
         return nullptr;
     }
-    std::shared_ptr<ScriptTask> task = makeTask(loop, files, req, script, done);
+    std::shared_ptr<ScriptTask> task =
+        makeTask(loop, files, fastcgi, req, script, done);
     task->submit();
     if (task->finished())
         return nullptr; // answered at once: a failed start, or 503
@@ -328,6 +329,7 @@ std::unique_ptr<CgiJob> Cgi::start(EventLoop *loop, StaticFiles &files,
 
 /// A task for script, with its own copy of what it needs of req.
 std::shared_ptr<ScriptTask> Cgi::makeTask(EventLoop *loop, StaticFiles &files,
+                                          FastCgiPool &fastcgi,
                                           const HttpRequest &req,
                                           const Script &script,
                                           ResponseCallback &done) const
@@ -338,8 +340,9 @@ std::shared_ptr<ScriptTask> Cgi::makeTask(EventLoop *loop, StaticFiles &files,
     copy.env = buildEnv(req, script);
     copy.body = std::string(req.body);
     copy.head = req.methodIs("HEAD");
+    copy.idempotent = copy.head || req.methodIs("GET");
     if (script.php && !settings_.fastcgiPass.empty())
-        return std::make_shared<FastCgi>(loop, settings_, files,
+        return std::make_shared<FastCgi>(loop, settings_, files, fastcgi,
                                          std::move(copy), std::move(done));
     // php-cgi finds the script in SCRIPT_FILENAME; anything else is run
     // itself.

@@ -15,6 +15,7 @@
 #include "http/HttpResponse.h"
 
 class EventLoop;
+class FastCgiPool;
 class ScriptTask;
 struct DecodedPath;
 class StaticFiles;
@@ -70,9 +71,10 @@ class Cgi
     /// copied. done gets the response, on loop's thread. A problem found at
     /// once (404, 403) may be answered through done before start returns;
     /// the job returned is then empty. files: loop's StaticFiles, which
-    /// answers a local redirect.
+    /// answers a local redirect; fastcgi: loop's idle connections to
+    /// php-fpm. Both must outlive the job.
     std::unique_ptr<CgiJob> start(EventLoop *loop, StaticFiles &files,
-                                  const HttpRequest &req,
+                                  FastCgiPool &fastcgi, const HttpRequest &req,
                                   const DecodedPath &path,
                                   ResponseCallback done);
 
@@ -102,6 +104,7 @@ class Cgi
     std::vector<std::string> buildEnv(const HttpRequest &req,
                                       const Script &script) const;
     std::shared_ptr<ScriptTask> makeTask(EventLoop *loop, StaticFiles &files,
+                                         FastCgiPool &fastcgi,
                                          const HttpRequest &req,
                                          const Script &script,
                                          ResponseCallback &done) const;
