@@ -55,7 +55,7 @@ class Cgi
     /// answers 502 via php-cgi). settings.workerThreads caps how many jobs
     /// of the whole process run at once; the others wait in a FIFO queue,
     /// up to settings.maxQueuedScripts of them, and the rest get 503.
-    Cgi(const CgiSettings &settings, std::string phpCgiPath, int rootFd);
+    Cgi(const CgiSettings &settings, std::string phpCgiPath);
 
     /// Whether a request's path (decoded) names a script (.php anywhere in
     /// the path, or under /cgi-bin/; a directory by its index); false means
@@ -63,8 +63,9 @@ class Cgi
     bool wants(const DecodedPath &path) const;
     /// Whether req, whose path is decoded in path, names a script that will
     /// run, and so reads the body: start()'s checks, in its order, without
-    /// starting it.
-    bool readsBody(const HttpRequest &req, const DecodedPath &path) const;
+    /// starting it. files: the loop's, which knows scripts found before.
+    bool readsBody(const HttpRequest &req, const DecodedPath &path,
+                   StaticFiles &files) const;
 
     /// Starts the script req names (its path decoded in path). The
     /// request's views may die when this returns: whatever the job needs is
@@ -99,8 +100,9 @@ class Cgi
     struct Script;
 
     bool locate(const DecodedPath &path, Script &script) const;
-    int check(const Script &script) const;
-    int refusal(const HttpRequest &req, const Script &script) const;
+    int check(const Script &script, StaticFiles &files) const;
+    int refusal(const HttpRequest &req, const Script &script,
+                StaticFiles &files) const;
     std::vector<std::string> buildEnv(const HttpRequest &req,
                                       const Script &script) const;
     std::shared_ptr<ScriptTask> makeTask(EventLoop *loop, StaticFiles &files,
@@ -111,5 +113,4 @@ class Cgi
 
     const CgiSettings &settings_;
     std::string phpCgi_;
-    int rootFd_;
 };

@@ -537,7 +537,7 @@ bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s,
         // body, else the final answer at once, without the body, and the
         // connection closes after it.
         if (req.expectsContinue) {
-            if (!readsBody(req, x.path)) {
+            if (!readsBody(req, x.path, s.state->files)) {
                 x.bodyUnread = true;
                 return serve(conn, s, x);
             }
@@ -572,10 +572,10 @@ static bool isEchoUpload(const HttpRequest &req)
 }
 
 // route()'s order: /echo, and the scripts that will run.
-bool HttpServer::readsBody(const HttpRequest &req,
-                           const DecodedPath &path) const
+bool HttpServer::readsBody(const HttpRequest &req, const DecodedPath &path,
+                           StaticFiles &files) const
 {
-    return isEchoUpload(req) || cgi_.readsBody(req, path);
+    return isEchoUpload(req) || cgi_.readsBody(req, path, files);
 }
 
 bool HttpServer::serve(const TcpConnectionPtr &conn, HttpSession &s,

@@ -244,7 +244,7 @@ HttpResponse exchange(Exchange &x, const HttpRequest &req,
                       const std::string &reply)
 {
     EventLoop loop;
-    Cgi cgi(x.settings, "", x.rootFd);
+    Cgi cgi(x.settings, "");
     StaticFiles files(x.rootFd, x.settings.index);
     FastCgiPool pool(&loop);
     std::thread app([&x, &reply] { x.app.serveOnce(reply); });
