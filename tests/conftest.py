@@ -43,7 +43,7 @@ FEATURES = {
     "echo", "client", "concurrent", "fork", "robust_io", "threads", "daemon",
     "http", "static", "cgi", "keepalive", "config", "fastcgi", "logging",
     "eventloop", "threadpool", "reactor", "chunked_requests", "ipv6",
-    "systemd", "reload", "status", "workers",
+    "systemd", "reload", "status", "workers", "fastcgi_keepalive",
 }
 PROTOCOLS = {"echo", "http"}
 READY_TIMEOUT = 5.0  # seconds for the ready line

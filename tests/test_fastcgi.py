@@ -98,9 +98,11 @@ BIG_SIZE = 200 * 1024
 class PhpFpm:
     """A php-fpm master in the foreground, with its own pool configuration.
     .listen is what its pool listens on (a socket path or 127.0.0.1:PORT),
-    .pass_value what fastcgi_pass names it with; stop() ends it."""
+    .pass_value what fastcgi_pass names it with; stop() ends it. pm takes
+    the place of the pool's pm lines."""
 
-    def __init__(self, workdir, listen):
+    def __init__(self, workdir, listen,
+                 pm="pm = static\npm.max_children = 4"):
         self.workdir = workdir
         self.listen = listen
         self.log = workdir / "php-fpm.log"
@@ -115,8 +117,7 @@ class PhpFpm:
 
             [course]
             listen = {listen}
-            pm = static
-            pm.max_children = 4
+            {textwrap.indent(pm, "            ").lstrip()}
             catch_workers_output = yes
             decorate_workers_output = no
             """))
@@ -193,16 +194,18 @@ def short_dir():
 
 @pytest.fixture
 def start_fpm(short_dir):
-    """Factory: start_fpm(listen=None) starts php-fpm listening on listen
-    (default: a unix socket in short_dir) and waits until it accepts.
-    Every php-fpm is stopped after the test."""
+    """Factory: start_fpm(listen=None, **options) starts php-fpm listening
+    on listen (default: a unix socket in short_dir) and waits until it
+    accepts; options go to PhpFpm. Every php-fpm is stopped after the
+    test."""
     started = []
     if not os.access(PHP_FPM, os.X_OK):
         pytest.fail(f"{PHP_FPM} is missing (apt-get install php-fpm)",
                     pytrace=False)
 
-    def start(listen=None):
-        fpm = PhpFpm(short_dir, listen or str(short_dir / "php-fpm.sock"))
+    def start(listen=None, **options):
+        fpm = PhpFpm(short_dir, listen or str(short_dir / "php-fpm.sock"),
+                     **options)
         started.append(fpm)
         return fpm
 
@@ -328,8 +331,9 @@ def test_long_values_use_four_byte_lengths(server):
 
 
 def test_keep_alive_across_fastcgi_requests(server):
-    # Each .php request is its own FastCGI connection; the client's HTTP
-    # connection stays open across them.
+    # The client's HTTP connection stays open across .php requests, whether
+    # each has a FastCGI connection of its own or, from v15, reuses one
+    # (test_fastcgi_keepalive.py).
     with server.connect() as sock:
         for n in (1, 2):
             sock.sendall(build_request("GET", f"/get.php?n={n}"))
@@ -452,8 +456,9 @@ class LingeringApp:
     """A FastCGI application of our own, on a unix socket: it answers every
     request with STDOUT and END_REQUEST, then keeps the connection open, as
     the specification allows (the exchange ends at END_REQUEST, 5.5). php-fpm
-    always closes, so only a fake shows whether a server waits for a close
-    instead. .pass_value names it for fastcgi_pass; stop() ends it."""
+    closes unless asked not to (FCGI_KEEP_CONN, which only v15 sets), so
+    only a fake shows whether v11-v14 wait for a close instead.
+    .pass_value names it for fastcgi_pass; stop() ends it."""
 
     REPLY = b"Content-Type: text/plain\r\n\r\nlingering"
 

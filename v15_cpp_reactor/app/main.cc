@@ -215,8 +215,7 @@ class Server
            Fd listenFd, bool socketActivated, int rootFd)
         : cfg_(cfg), loaded_(loaded), cmd_(cmd),
           socketActivated_(socketActivated), tcp_(&loop_, std::move(listenFd)),
-          cgiSettings_(cfg.cgiSettings()),
-          cgi_(cgiSettings_, phpCgiPath(cfg), rootFd),
+          cgiSettings_(cfg.cgiSettings()), cgi_(cgiSettings_, phpCgiPath(cfg)),
           http_(cfg.httpSettings(), tcp_, cgi_, rootFd)
     {
     }

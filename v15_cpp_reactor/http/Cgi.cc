@@ -3,7 +3,6 @@
 // ScriptTask: CgiProcess for a child process, FastCgi for php-fpm.
 #include "http/Cgi.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -161,8 +160,8 @@ std::string joined(std::string_view name, std::string_view value)
 
 } // namespace
 
-Cgi::Cgi(const CgiSettings &settings, std::string phpCgiPath, int rootFd)
-    : settings_(settings), phpCgi_(std::move(phpCgiPath)), rootFd_(rootFd)
+Cgi::Cgi(const CgiSettings &settings, std::string phpCgiPath)
+    : settings_(settings), phpCgi_(std::move(phpCgiPath))
 {
     ScriptQueue::setLimits(settings.workerThreads, settings.maxQueuedScripts);
 }
@@ -220,10 +219,11 @@ bool Cgi::wants(const DecodedPath &path) const
     return namesScript(path, settings_.index);
 }
 
-bool Cgi::readsBody(const HttpRequest &req, const DecodedPath &path) const
+bool Cgi::readsBody(const HttpRequest &req, const DecodedPath &path,
+                    StaticFiles &files) const
 {
     Script script;
-    return locate(path, script) && refusal(req, script) == 0;
+    return locate(path, script) && refusal(req, script, files) == 0;
 }
 
 /// Fills script from a request's decoded path; false when it names none
@@ -238,18 +238,13 @@ bool Cgi::locate(const DecodedPath &path, Script &script) const
 
 /// 0 when the script can run, else the status to answer: 404 for none, 403
 /// for a directory or a file in /cgi-bin/ without execute permission.
-int Cgi::check(const Script &script) const
+int Cgi::check(const Script &script, StaticFiles &files) const
 {
-    // O_NONBLOCK: opening a fifo would otherwise wait for a writer.
-    Fd fd(
-        StaticFiles::openBeneath(rootFd_, script.name().c_str(),
-                                 O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-    if (!fd)
-        return errno == ENOENT || errno == ENOTDIR ? 404 : 403;
-    struct stat st;
-    bool ok = fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) &&
-              (script.php || (st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)));
-    return ok ? 0 : 403;
+    mode_t mode = 0;
+    int status = files.statScript(script.name(), mode);
+    if (status == 0 && !script.php && !(mode & (S_IXUSR | S_IXGRP | S_IXOTH)))
+        return 403;
+    return status;
 }
 
 std::vector<std::string> Cgi::buildEnv(const HttpRequest &req,
@@ -289,11 +284,12 @@ std::vector<std::string> Cgi::buildEnv(const HttpRequest &req,
 }
 
 /// 0 when the script may run, else the status to answer.
-int Cgi::refusal(const HttpRequest &req, const Script &script) const
+int Cgi::refusal(const HttpRequest &req, const Script &script,
+                 StaticFiles &files) const
 {
     if (!req.methodIs("GET") && !req.methodIs("HEAD") && !req.methodIs("POST"))
         return 405;
-    int status = check(script);
+    int status = check(script, files);
     if (status == 0 && script.php && settings_.fastcgiPass.empty() &&
         phpCgi_.empty()) {
         Log::error("cgi /%s: php-cgi was not found", script.name().c_str());
@@ -303,13 +299,13 @@ int Cgi::refusal(const HttpRequest &req, const Script &script) const
 }
 
 std::unique_ptr<CgiJob> Cgi::start(EventLoop *loop, StaticFiles &files,
-                                   const HttpRequest &req,
+                                   FastCgiPool &fastcgi, const HttpRequest &req,
                                    const DecodedPath &path,
                                    ResponseCallback done)
 {
     Script script;
     // wants() said yes, so only a request changed since then is not found.
-    int status = locate(path, script) ? refusal(req, script) : 404;
+    int status = locate(path, script) ? refusal(req, script, files) : 404;
     if (status != 0) {
         HttpResponse resp;
         resp.setError(status);
@@ -319,7 +315,8 @@ std::unique_ptr<CgiJob> Cgi::start(EventLoop *loop, StaticFiles &files,
         done(std::move(resp));
         return nullptr;
     }
-    std::shared_ptr<ScriptTask> task = makeTask(loop, files, req, script, done);
+    std::shared_ptr<ScriptTask> task =
+        makeTask(loop, files, fastcgi, req, script, done);
     task->submit();
     if (task->finished())
         return nullptr; // answered at once: a failed start, or 503
@@ -328,6 +325,7 @@ std::unique_ptr<CgiJob> Cgi::start(EventLoop *loop, StaticFiles &files,
 
 /// A task for script, with its own copy of what it needs of req.
 std::shared_ptr<ScriptTask> Cgi::makeTask(EventLoop *loop, StaticFiles &files,
+                                          FastCgiPool &fastcgi,
                                           const HttpRequest &req,
                                           const Script &script,
                                           ResponseCallback &done) const
@@ -338,8 +336,9 @@ std::shared_ptr<ScriptTask> Cgi::makeTask(EventLoop *loop, StaticFiles &files,
     copy.env = buildEnv(req, script);
     copy.body = std::string(req.body);
     copy.head = req.methodIs("HEAD");
+    copy.idempotent = copy.head || req.methodIs("GET");
     if (script.php && !settings_.fastcgiPass.empty())
-        return std::make_shared<FastCgi>(loop, settings_, files,
+        return std::make_shared<FastCgi>(loop, settings_, files, fastcgi,
                                          std::move(copy), std::move(done));
     // php-cgi finds the script in SCRIPT_FILENAME; anything else is run
     // itself.

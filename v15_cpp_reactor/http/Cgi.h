@@ -15,6 +15,7 @@
 #include "http/HttpResponse.h"
 
 class EventLoop;
+class FastCgiPool;
 class ScriptTask;
 struct DecodedPath;
 class StaticFiles;
@@ -54,7 +55,7 @@ class Cgi
     /// answers 502 via php-cgi). settings.workerThreads caps how many jobs
     /// of the whole process run at once; the others wait in a FIFO queue,
     /// up to settings.maxQueuedScripts of them, and the rest get 503.
-    Cgi(const CgiSettings &settings, std::string phpCgiPath, int rootFd);
+    Cgi(const CgiSettings &settings, std::string phpCgiPath);
 
     /// Whether a request's path (decoded) names a script (.php anywhere in
     /// the path, or under /cgi-bin/; a directory by its index); false means
@@ -62,17 +63,19 @@ class Cgi
     bool wants(const DecodedPath &path) const;
     /// Whether req, whose path is decoded in path, names a script that will
     /// run, and so reads the body: start()'s checks, in its order, without
-    /// starting it.
-    bool readsBody(const HttpRequest &req, const DecodedPath &path) const;
+    /// starting it. files: the loop's, which knows scripts found before.
+    bool readsBody(const HttpRequest &req, const DecodedPath &path,
+                   StaticFiles &files) const;
 
     /// Starts the script req names (its path decoded in path). The
     /// request's views may die when this returns: whatever the job needs is
     /// copied. done gets the response, on loop's thread. A problem found at
     /// once (404, 403) may be answered through done before start returns;
     /// the job returned is then empty. files: loop's StaticFiles, which
-    /// answers a local redirect.
+    /// answers a local redirect; fastcgi: loop's idle connections to
+    /// php-fpm. Both must outlive the job.
     std::unique_ptr<CgiJob> start(EventLoop *loop, StaticFiles &files,
-                                  const HttpRequest &req,
+                                  FastCgiPool &fastcgi, const HttpRequest &req,
                                   const DecodedPath &path,
                                   ResponseCallback done);
 
@@ -97,16 +100,17 @@ class Cgi
     struct Script;
 
     bool locate(const DecodedPath &path, Script &script) const;
-    int check(const Script &script) const;
-    int refusal(const HttpRequest &req, const Script &script) const;
+    int check(const Script &script, StaticFiles &files) const;
+    int refusal(const HttpRequest &req, const Script &script,
+                StaticFiles &files) const;
     std::vector<std::string> buildEnv(const HttpRequest &req,
                                       const Script &script) const;
     std::shared_ptr<ScriptTask> makeTask(EventLoop *loop, StaticFiles &files,
+                                         FastCgiPool &fastcgi,
                                          const HttpRequest &req,
                                          const Script &script,
                                          ResponseCallback &done) const;
 
     const CgiSettings &settings_;
     std::string phpCgi_;
-    int rootFd_;
 };

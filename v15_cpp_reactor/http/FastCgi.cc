@@ -11,6 +11,7 @@
 
 #include "base/Logger.h"
 #include "http/Address.h"
+#include "http/FastCgiPool.h"
 #include "net/Channel.h"
 #include "net/EventLoop.h"
 
@@ -26,6 +27,7 @@ constexpr unsigned char kStdin = 5;
 constexpr unsigned char kStdout = 6;
 constexpr unsigned char kStderr = 7;
 constexpr unsigned char kResponder = 1; // the role: answer one request
+constexpr unsigned char kKeepConn = 1; // BEGIN_REQUEST's flags (5.1)
 
 constexpr size_t kHeaderLength = 8; // every record starts with one
 constexpr size_t kMaxContent = 65535; // contentLength has two bytes
@@ -107,10 +109,10 @@ const char *protocolProblem(unsigned char status)
 
 std::string FastCgi::encodeRequest(const ScriptRequest &req)
 {
-    // roleB1, roleB0, flags, five reserved bytes. flags is 0, without
-    // FCGI_KEEP_CONN: the application closes the connection when the
-    // request ends (3.5), so no connection outlives its request.
-    const char begin[8] = {0, char(kResponder), 0};
+    // roleB1, roleB0, flags, five reserved bytes. FCGI_KEEP_CONN: the
+    // application leaves the connection open after END_REQUEST (5.1), for
+    // the loop's pool to give to a later request.
+    const char begin[8] = {0, char(kResponder), char(kKeepConn)};
     std::string params;
     for (const std::string &var : req.env)
         appendPair(params, var);
@@ -122,9 +124,10 @@ std::string FastCgi::encodeRequest(const ScriptRequest &req)
 }
 
 FastCgi::FastCgi(EventLoop *loop, const CgiSettings &settings,
-                 StaticFiles &files, ScriptRequest req, ResponseCallback done)
+                 StaticFiles &files, FastCgiPool &pool, ScriptRequest req,
+                 ResponseCallback done)
     : ScriptTask(loop, settings, files, std::move(req), std::move(done)),
-      pass_(settings.fastcgiPass)
+      pass_(settings.fastcgiPass), pool_(pool)
 {
 }
 
@@ -137,7 +140,13 @@ FastCgi::~FastCgi()
 void FastCgi::run()
 {
     request_ = encodeRequest(req_);
-    if (!connectToApp()) {
+    // Only a request that may be sent twice takes an idle connection: one
+    // that php-fpm is closing just then is found out only once the request
+    // has gone (retryOnNewConnection).
+    if (req_.idempotent)
+        socket_ = pool_.take();
+    reused_ = bool(socket_);
+    if (!reused_ && !connectToApp()) {
         answerError(502);
         return;
     }
@@ -155,7 +164,7 @@ void FastCgi::run()
 
 void FastCgi::cancel()
 {
-    disconnect();
+    disconnect(false);
     releaseSlot();
 }
 
@@ -259,6 +268,8 @@ void FastCgi::readReply()
     ssize_t n = read(socket_.get(), chunk, sizeof chunk);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
+    if (n <= 0 && retryOnNewConnection())
+        return;
     if (n < 0) {
         Log::error("fastcgi %s: reading the reply: %s", pass_.c_str(),
                    strerror(errno));
@@ -269,11 +280,14 @@ void FastCgi::readReply()
         problem_ = received_.empty() ? "the connection closed before "
                                        "END_REQUEST"
                                      : "the reply ends inside a record";
+    replyBegan_ = true;
     received_.append(chunk, static_cast<size_t>(n));
     Decoded decoded = n == 0 ? kBad : decodeRecords();
     if (decoded == kNeedMore)
         return;
-    disconnect();
+    // Reusable only after a whole reply with nothing behind it: a next
+    // request's reply must not start with bytes of this one.
+    disconnect(decoded == kComplete && received_.empty());
     if (decoded == kComplete) {
         answerOutput(stdout_);
         return;
@@ -322,19 +336,48 @@ FastCgi::Decoded FastCgi::decodeRecords()
     return decoded;
 }
 
-/// Closes the connection and cancels the deadline; logs what STDERR said.
-void FastCgi::disconnect()
+/// A connection from the pool that fails before the reply's first byte
+/// was most likely closed by php-fpm while idle (a restart, a recycled
+/// worker), the close not yet seen when the request went: the request goes
+/// again, once, on a new connection. The failure does not say whether
+/// php-fpm had begun the script (an EOF, a reset and EPIPE come from a
+/// worker that died running it as well), so this is only for a request
+/// that may be repeated (RFC 9110 section 9.2.2), the only kind that takes
+/// an idle connection. Past the reply's first byte, nothing is retried.
+/// Returns whether it retried (or answered 502 when the new connection
+/// failed at once).
+bool FastCgi::retryOnNewConnection()
+{
+    if (!reused_ || replyBegan_)
+        return false;
+    reused_ = false;
+    channel_->remove();
+    retired_ = std::move(channel_);
+    sent_ = 0;
+    if (!connectToApp()) {
+        fail(502);
+        return true;
+    }
+    watch();
+    return true;
+}
+
+/// Cancels the deadline, gives the connection back to the loop's pool if
+/// reusable, else closes it; logs what STDERR said.
+void FastCgi::disconnect(bool reusable)
 {
     loop_->cancel(deadline_);
     if (channel_)
         channel_->remove();
+    if (reusable)
+        pool_.put(std::move(socket_));
     socket_.reset();
     logStderr();
 }
 
 void FastCgi::fail(int status)
 {
-    disconnect();
+    disconnect(false);
     answerError(status);
 }
 

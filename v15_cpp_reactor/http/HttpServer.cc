@@ -16,6 +16,7 @@
 #include "base/Timestamp.h"
 #include "http/Cgi.h"
 #include "http/ChunkedDecoder.h"
+#include "http/FastCgiPool.h"
 #include "http/HttpParser.h"
 #include "http/HttpRequest.h"
 #include "http/HttpResponse.h"
@@ -95,7 +96,7 @@ struct HttpServer::LoopState {
     LoopState(HttpServer *s, EventLoop *l, int rootFd,
               std::shared_ptr<const HttpSettings> current)
         : server(s), loop(l), settings(std::move(current)),
-          files(rootFd, settings->index)
+          files(rootFd, settings->index), fastcgi(l)
     {
     }
     HttpServer *server;
@@ -105,6 +106,7 @@ struct HttpServer::LoopState {
     // taken stays valid as long as a connection holds it.
     std::shared_ptr<const HttpSettings> settings;
     StaticFiles files;
+    FastCgiPool fastcgi; // emptied by the TcpServer's stop, on this loop
     std::vector<std::unique_ptr<Exchange>> spare; // at most kMaxSpare
     LoopCounters counters; // every loop's /status reads them too
 };
@@ -341,6 +343,11 @@ HttpServer::HttpServer(const HttpSettings &settings, TcpServer &tcp, Cgi &cgi,
         [this](const TcpConnectionPtr &c, Buffer *) { onMessage(c); });
     tcp_.setWriteCompleteCallback(
         [this](const TcpConnectionPtr &c) { onWriteComplete(c); });
+    tcp_.setLoopStopCallback([this](EventLoop *loop) {
+        for (auto &state : loops_)
+            if (state->loop == loop)
+                state->fastcgi.close();
+    });
     tcp_.setInputLimit(inputLimit(settings.maxBody));
 }
 
@@ -530,7 +537,7 @@ bool HttpServer::answerOne(const TcpConnectionPtr &conn, HttpSession &s,
         // body, else the final answer at once, without the body, and the
         // connection closes after it.
         if (req.expectsContinue) {
-            if (!readsBody(req, x.path)) {
+            if (!readsBody(req, x.path, s.state->files)) {
                 x.bodyUnread = true;
                 return serve(conn, s, x);
             }
@@ -565,10 +572,10 @@ static bool isEchoUpload(const HttpRequest &req)
 }
 
 // route()'s order: /echo, and the scripts that will run.
-bool HttpServer::readsBody(const HttpRequest &req,
-                           const DecodedPath &path) const
+bool HttpServer::readsBody(const HttpRequest &req, const DecodedPath &path,
+                           StaticFiles &files) const
 {
-    return isEchoUpload(req) || cgi_.readsBody(req, path);
+    return isEchoUpload(req) || cgi_.readsBody(req, path, files);
 }
 
 bool HttpServer::serve(const TcpConnectionPtr &conn, HttpSession &s,
@@ -656,8 +663,8 @@ void HttpServer::startScript(const TcpConnectionPtr &conn, HttpSession &s,
     // on, so a client that leaves is noticed and its script stopped.
     x.working = true;
     std::weak_ptr<TcpConnection> weak = conn;
-    auto job = cgi_.start(conn->loop(), s.state->files, x.request, x.path,
-                          [this, weak](HttpResponse &&resp) {
+    auto job = cgi_.start(conn->loop(), s.state->files, s.state->fastcgi,
+                          x.request, x.path, [this, weak](HttpResponse &&resp) {
                               if (TcpConnectionPtr c = weak.lock())
                                   scriptDone(c, std::move(resp));
                           });

@@ -73,7 +73,8 @@ class HttpServer : NonCopyable
     /// Whether the route that answers req reads its body. One that does not
     /// answers a client that holds its body back (Expect: 100-continue) at
     /// once, without waiting for it.
-    bool readsBody(const HttpRequest &req, const DecodedPath &path) const;
+    bool readsBody(const HttpRequest &req, const DecodedPath &path,
+                   StaticFiles &files) const;
     /// Answers the request in x, its body in or left unread: a script, or
     /// route(). Returns whether another request can be answered now.
     bool serve(const TcpConnectionPtr &conn, HttpSession &s, Exchange &x);

@@ -28,6 +28,7 @@ struct ScriptRequest {
     std::vector<std::string> env; // the meta-variables, "NAME=value"
     std::string body;
     bool head = false; // HEAD: the answer goes without its body
+    bool idempotent = false; // GET or HEAD (RFC 9110 section 9.2.2)
 };
 
 class ScriptTask : public std::enable_shared_from_this<ScriptTask>, NonCopyable

@@ -27,6 +27,7 @@ namespace
 constexpr size_t kMaxPathBytes = 4096; // as PATH_MAX: 400 past this
 constexpr off_t kMaxCachedFile = 64 * 1024; // larger files: sendfile
 constexpr size_t kMaxCacheBytes = 4 * 1024 * 1024; // contents, all files
+constexpr size_t kMaxCachedScripts = 1024; // scripts' modes, no contents
 // O_NONBLOCK: opening a fifo would otherwise wait for a writer. It changes
 // nothing for a regular file.
 constexpr int kOpenFlags = O_RDONLY | O_NOCTTY | O_NONBLOCK;
@@ -266,6 +267,7 @@ struct StaticFiles::Cache {
     std::list<CachedFile> lru; // the most recently used first
     std::unordered_map<std::string, Entry> byKey;
     size_t bytes = 0;
+    std::unordered_map<std::string, mode_t> scripts; // a name's mode
     Fd inotify; // made with the first entry; closing it drops every watch
     uint64_t checkedIteration = 0;
 
@@ -303,6 +305,25 @@ struct StaticFiles::Cache {
                                   std::move(content), Validators(f.st)});
         byKey[key] = lru.begin();
         return &lru.front();
+    }
+
+    /// Whether name is a script found before, and its mode.
+    bool lookupScript(const std::string &name, mode_t &mode)
+    {
+        dropIfChanged();
+        auto it = scripts.find(name);
+        if (it == scripts.end())
+            return false;
+        mode = it->second;
+        return true;
+    }
+
+    /// Keeps a script's mode, as load() keeps a file, when it can be
+    /// watched.
+    void rememberScript(int rootFd, const std::string &name, mode_t mode)
+    {
+        if (scripts.size() < kMaxCachedScripts && watch(rootFd, name))
+            scripts[name] = mode;
     }
 
     void erase(Entry entry)
@@ -354,6 +375,7 @@ struct StaticFiles::Cache {
         lru.clear();
         byKey.clear();
         bytes = 0;
+        scripts.clear();
         inotify.reset(); // and the watches with it; new entries add theirs
     }
 };
@@ -591,6 +613,21 @@ void StaticFiles::serve(const HttpRequest &req, const DecodedPath &path,
     if (range.length >= 0)
         resp.bodyView = std::string_view(cached->content)
                             .substr(size_t(range.first), size_t(range.length));
+}
+
+int StaticFiles::statScript(const std::string &name, mode_t &mode)
+{
+    if (cache_->lookupScript(name, mode))
+        return 0;
+    Fd fd(openBeneath(rootFd_, name.c_str(), kOpenFlags));
+    if (!fd)
+        return errno == ENOENT || errno == ENOTDIR ? 404 : 403;
+    struct stat st;
+    if (fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode))
+        return 403;
+    mode = st.st_mode;
+    cache_->rememberScript(rootFd_, name, mode);
+    return 0;
 }
 
 void DecodedPath::decode(std::string_view path)

@@ -6,6 +6,8 @@
 /// One StaticFiles per event loop: its cache needs no lock.
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
 #include <string_view>
@@ -41,6 +43,13 @@ class StaticFiles
     /// The same, with req's path already decoded into path.
     void serve(const HttpRequest &req, const DecodedPath &path,
                HttpResponse &resp);
+
+    /// The mode of the regular file name (relative to the root), a script
+    /// about to run: from the cache if it found the file before and nothing
+    /// it watches has changed since, else opened beneath the root. Returns
+    /// 0 with mode filled, or 404 (no such file) or 403 (not a regular
+    /// file, or not to be opened).
+    int statScript(const std::string &name, mode_t &mode);
 
     /// Decodes a request path once and makes it relative to the root:
     /// "/a/./b" gives decoded "/a/./b" and relative "a/b" ("." for the

@@ -137,10 +137,13 @@ void TcpServer::stop()
     size_t remaining = slots_.size();
     for (const auto &slot : slots_) {
         auto *set = &slot->connections;
-        auto closeAll = [set, &mutex, &done, &remaining] {
+        EventLoop *loop = slot->loop;
+        auto closeAll = [this, set, loop, &mutex, &done, &remaining] {
             std::vector<TcpConnectionPtr> conns(set->begin(), set->end());
             for (const TcpConnectionPtr &conn : conns)
                 conn->forceClose();
+            if (loopStopCallback_)
+                loopStopCallback_(loop);
             std::lock_guard<std::mutex> lock(mutex);
             remaining--;
             done.notify_one();

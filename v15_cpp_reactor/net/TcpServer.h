@@ -39,6 +39,14 @@ class TcpServer : NonCopyable
     {
         writeCompleteCallback_ = std::move(cb);
     }
+    /// Called by stop() on each loop's thread once the loop's connections
+    /// are closed, before the loop ends: what a user keeps in a loop beyond
+    /// its connections (HttpServer's idle FastCGI connections) leaves
+    /// epoll while the loop is still there.
+    void setLoopStopCallback(std::function<void(EventLoop *)> cb)
+    {
+        loopStopCallback_ = std::move(cb);
+    }
     /// The most unread bytes a connection holds (the largest request).
     void setInputLimit(size_t limit)
     {
@@ -97,5 +105,6 @@ class TcpServer : NonCopyable
     ConnectionCallback connectionCallback_;
     MessageCallback messageCallback_;
     WriteCompleteCallback writeCompleteCallback_;
+    std::function<void(EventLoop *)> loopStopCallback_;
     size_t inputLimit_ = 1 << 20;
 };

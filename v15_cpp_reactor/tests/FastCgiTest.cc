@@ -19,6 +19,7 @@
 #include "base/Fd.h"
 #include "http/Cgi.h"
 #include "http/FastCgi.h"
+#include "http/FastCgiPool.h"
 #include "http/StaticFiles.h"
 #include "net/EventLoop.h"
 #include "tests/Check.h"
@@ -95,9 +96,9 @@ void testRequest()
 
     std::string wire = FastCgi::encodeRequest(req), begin, params, body;
     size_t at = 0;
-    // A RESPONDER (role 1), flags 0: no FCGI_KEEP_CONN (5.1).
+    // A RESPONDER (role 1), flags FCGI_KEEP_CONN (5.1).
     if (takeRecord(wire, at, kBeginRequest, begin))
-        CHECK_EQ(begin, std::string("\0\1\0\0\0\0\0\0", 8));
+        CHECK_EQ(begin, std::string("\0\1\1\0\0\0\0\0", 8));
     if (takeStream(wire, at, kParams, params))
         CHECK(params == want); // too long to print
     // "hello": 5 bytes and 3 of padding, then the empty record.
@@ -243,15 +244,16 @@ HttpResponse exchange(Exchange &x, const HttpRequest &req,
                       const std::string &reply)
 {
     EventLoop loop;
-    Cgi cgi(x.settings, "", x.rootFd);
+    Cgi cgi(x.settings, "");
     StaticFiles files(x.rootFd, x.settings.index);
+    FastCgiPool pool(&loop);
     std::thread app([&x, &reply] { x.app.serveOnce(reply); });
     HttpResponse resp;
     bool answered = false;
     DecodedPath path;
     path.decode(req.path);
     std::unique_ptr<CgiJob> job =
-        cgi.start(&loop, files, req, path, [&](HttpResponse &&r) {
+        cgi.start(&loop, files, pool, req, path, [&](HttpResponse &&r) {
             resp = std::move(r);
             answered = true;
             loop.quit();
