@@ -23,6 +23,7 @@ from test_fastcgi import (  # noqa: F401  (fixtures)
     fcgi_server,
     short_dir,
     start_fpm,
+    write_conf,
 )
 from util import wait_until
 
@@ -115,6 +116,40 @@ def test_a_worker_recycled_after_each_request_is_never_a_502(
                               for n in range(1, 7)))
         for n in range(1, 7):
             assert_answered(read_response(sock), n)
+
+
+PAUSE_PHP = """<?php
+usleep(150000);
+header('Content-Type: text/plain');
+echo 'n=', $_GET['n'], "\\n";
+"""
+
+
+def test_one_loop_keeps_the_connection_of_every_script_slot(
+        start_fpm, start_server, docroot, tmp_path):
+    # One loop (io_threads = 0) and three slots: three requests at once take
+    # three connections, and all three are kept for the next three, none
+    # closed for want of room in the pool.
+    (docroot / "pause.php").write_text(PAUSE_PHP)
+    fpm = start_fpm(pm="pm = static\npm.max_children = 3")
+    conf = write_conf(tmp_path / "server.conf", docroot, fpm.pass_value)
+    conf.write_text(conf.read_text() + "io_threads = 0\nworker_threads = 3\n")
+    server = start_server("-c", conf)
+
+    def three_at_once(first):
+        clients = [server.connect() for _ in range(3)]
+        for n, sock in enumerate(clients, first):
+            sock.sendall(build_request("GET", f"/pause.php?n={n}"))
+        for n, sock in enumerate(clients, first):
+            assert_answered(read_response(sock), n)
+            sock.close()
+        return fpm_connections(fpm)
+
+    first, second = three_at_once(1), three_at_once(4)
+    assert len(first) == 3 and second == first, (
+        f"php-fpm's connections after three requests at once, by inode: "
+        f"{first}, and after three more: {second}; the same three were "
+        f"expected")
 
 
 MARK_PHP = ("<?php\nfile_put_contents($_GET['file'], 'x', FILE_APPEND);\n"

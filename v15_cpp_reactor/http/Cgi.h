@@ -79,6 +79,11 @@ class Cgi
                                   const DecodedPath &path,
                                   ResponseCallback done);
 
+    const CgiSettings &settings() const
+    {
+        return settings_;
+    }
+
     /// Finds a program: name itself if it holds a slash, else the first
     /// executable of that name on PATH. Absolute, or empty if not found.
     static std::string findProgram(const std::string &name);

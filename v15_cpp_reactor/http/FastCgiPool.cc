@@ -26,7 +26,10 @@ struct FastCgiPool::Idle {
     TimerId expiry; // kIdleTimeoutMs after it was put back
 };
 
-FastCgiPool::FastCgiPool(EventLoop *loop) : loop_(loop) {}
+FastCgiPool::FastCgiPool(EventLoop *loop, size_t maxIdle)
+    : loop_(loop), maxIdle_(maxIdle)
+{
+}
 
 FastCgiPool::~FastCgiPool() = default;
 
@@ -42,7 +45,7 @@ Fd FastCgiPool::take()
 
 void FastCgiPool::put(Fd socket)
 {
-    if (closed_ || idle_.size() >= kMaxIdle)
+    if (closed_ || idle_.size() >= maxIdle_)
         return;
     auto idle = std::make_shared<Idle>(loop_, std::move(socket));
     const Idle *raw = idle.get();

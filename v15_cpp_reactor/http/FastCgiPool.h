@@ -20,24 +20,24 @@ class EventLoop;
 class FastCgiPool : NonCopyable
 {
   public:
-    /// Idle connections kept per loop. Each holds one of php-fpm's workers
-    /// (pm.max_children), which waits on it for the next request, so they
-    /// are few.
-    static constexpr size_t kMaxIdle = 2;
     /// How long one is kept unused. Another loop (or worker process) that
     /// finds every php-fpm worker held by idle connections waits in
     /// php-fpm's listen queue until one closes: this bounds the wait, well
     /// below the smallest fastcgi_timeout (1 s), which would answer 504.
     static constexpr int64_t kIdleTimeoutMs = 500;
 
-    explicit FastCgiPool(EventLoop *loop);
+    /// maxIdle: the idle connections kept. Each holds one of php-fpm's
+    /// workers (pm.max_children), which waits on it for the next request;
+    /// HttpServer gives each loop its share of worker_threads, so that
+    /// all the loops together keep no more than the scripts that may run.
+    FastCgiPool(EventLoop *loop, size_t maxIdle);
     ~FastCgiPool();
 
     /// The most recently used idle connection, out of epoll, or an empty
     /// Fd if there is none.
     Fd take();
     /// Keeps socket, connected and between two requests, for a later one;
-    /// closes it when kMaxIdle are kept already or the pool is closed.
+    /// closes it when maxIdle are kept already or the pool is closed.
     void put(Fd socket);
     /// Closes every idle connection, and every one put back later.
     void close();
@@ -48,6 +48,7 @@ class FastCgiPool : NonCopyable
     void drop(const Idle *idle);
 
     EventLoop *loop_;
+    const size_t maxIdle_;
     std::vector<std::shared_ptr<Idle>> idle_; // the most recent last
     bool closed_ = false;
 };

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 
@@ -94,9 +95,9 @@ enum class Phase : uint8_t { kWaiting, kReading, kWriting };
 /// the counters.
 struct HttpServer::LoopState {
     LoopState(HttpServer *s, EventLoop *l, int rootFd,
-              std::shared_ptr<const HttpSettings> current)
+              std::shared_ptr<const HttpSettings> current, size_t idleFastcgi)
         : server(s), loop(l), settings(std::move(current)),
-          files(rootFd, settings->index), fastcgi(l)
+          files(rootFd, settings->index), fastcgi(l, idleFastcgi)
     {
     }
     HttpServer *server;
@@ -355,9 +356,13 @@ HttpServer::~HttpServer() = default;
 
 void HttpServer::start(const std::vector<EventLoop *> &loops)
 {
+    // Each loop keeps as many idle php-fpm connections as it may use at
+    // once if the scripts' slots were shared evenly between the loops.
+    size_t idleFastcgi = std::max<size_t>(
+        1, size_t(cgi_.settings().workerThreads) / loops.size());
     for (EventLoop *loop : loops)
-        loops_.push_back(
-            std::make_unique<LoopState>(this, loop, rootFd_, settings_));
+        loops_.push_back(std::make_unique<LoopState>(this, loop, rootFd_,
+                                                     settings_, idleFastcgi));
     // The server's own paths come before the files: say so rather than
     // hide a file of the same name.
     for (const char *own : {"healthz", "status"})
