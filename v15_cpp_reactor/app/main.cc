@@ -549,8 +549,6 @@ int main(int argc, char **argv)
         Systemd::ready();
         return master.run();
     }
-    // Built before the ready line, so that its startup warnings (php-cgi
-    // not found) are on stderr by then, as in the C stages.
     Server server(cfg, loaded, cmd, std::move(listenFd), socketActivated,
                   rootFd.get());
     printReadyLine(cfg);
