@@ -109,12 +109,13 @@ def test_a_server_without_workers_still_cannot_take_a_workers_port(
 
 
 class Load:
-    """Client threads sending GET /index.html until stop(): half on one
+    """Client threads sending GET target until stop(): half on one
     keep-alive connection each, half on a new connection per request.
     .failures lists what went wrong, .served counts the answers."""
 
-    def __init__(self, port, clients=4, limit=None):
+    def __init__(self, port, clients=4, limit=None, target="/index.html"):
         self.port = port
+        self.target = target
         self.limit = limit  # requests in all, or None: until stop()
         self.stopping = threading.Event()
         self.failures = []
@@ -171,7 +172,7 @@ class Load:
 
     def _get(self, sock, keep_alive):
         headers = () if keep_alive else (("Connection", "close"),)
-        send_all(sock, build_request("GET", "/index.html", headers=headers))
+        send_all(sock, build_request("GET", self.target, headers=headers))
         return read_response(sock)
 
     def _fail(self, what):
@@ -300,21 +301,27 @@ def test_a_reload_with_workers_under_load_fails_no_request(
     conf = write_conf(tmp_path / "server.conf", "workers = 2\n")
     srv = start_reloadable(start_server, stage, tmp_path, notify, conf)
     old = workers_of(srv, 2)
-    load = Load(srv.port, clients=4, limit=400)
+    # A file big enough to be on its way at any moment: an old worker that
+    # did not let its answers finish would show.
+    (tmp_path / "docroot" / "big.bin").write_bytes(b"x" * (1 << 20))
+    load = Load(srv.port, clients=4, limit=2000, target="/big.bin")
     try:
         assert wait_until(lambda: load.served >= 100), (
             f"{load.served} served before the reload")
-        write_conf(conf, "workers = 2\nkeepalive_requests = 5\n")
-        reload_by_master(srv, notify)
-        at_reload = load.served
+        for requests in (5, 1000):
+            write_conf(conf, f"workers = 2\nkeepalive_requests = {requests}\n")
+            reload_by_master(srv, notify)
+        at_ready = load.served
+        load.limit = min(load.limit, at_ready + 150)
         assert wait_until(load.reached_limit), (
-            f"{load.served} served of 400")
+            f"{load.served} served of {load.limit}")
     finally:
         load.stop()
     assert not load.failures, (
         f"{len(load.failures)} of {load.served + len(load.failures)} "
         f"requests failed across the reload: {load.failures[:5]}")
-    assert load.served > at_reload, "no request served after the reload"
+    assert load.served > at_ready, (
+        f"no request served after the reload ({at_ready} before)")
     assert not workers_of(srv, 2) & old
 
 
