@@ -153,7 +153,7 @@ bool Master::startGeneration()
     current_.pids.assign(count, 0);
     restartsLeft_ = kRestartsPerWorker * static_cast<int>(count);
     for (size_t slot = 0; slot < count; slot++)
-        spawn(slot, Fd(fcntl(readyWrite_.get(), F_DUPFD_CLOEXEC, 0)));
+        spawn(slot, true);
     // Each worker closes its write end once it has written its byte, or
     // when it dies: with ours closed too, read sees the end of the pipe
     // then. Signals wait meanwhile, blocked: a stop that comes during a
@@ -167,7 +167,7 @@ bool Master::startGeneration()
     return serving == count;
 }
 
-void Master::spawn(size_t slot, Fd readyPipe)
+void Master::spawn(size_t slot, bool awaited)
 {
     pid_t pid = fork();
     if (pid < 0) {
@@ -182,6 +182,7 @@ void Master::spawn(size_t slot, Fd readyPipe)
         // connections that nobody accepts.
         current_.listeners.clear();
         previous_.listeners.clear();
+        Fd readyPipe = awaited ? std::move(readyWrite_) : Fd();
         readyWrite_.reset();
         readyRead_.reset();
         sigset_t chld;
@@ -311,7 +312,7 @@ void Master::replace(size_t slot, pid_t dead, int status)
     }
     restartsLeft_--;
     Log::error("worker pid %d %s: starting another", dead, how.c_str());
-    spawn(slot, Fd());
+    spawn(slot, false);
 }
 
 // The master's copies of the listeners close first: each socket then lives

@@ -62,7 +62,7 @@ class Master : NonCopyable
     bool listenersFor(Config &next, std::vector<Fd> &listeners,
                       std::string &err) const;
     bool startGeneration();
-    void spawn(size_t slot, Fd readyPipe);
+    void spawn(size_t slot, bool awaited);
     void handle(const siginfo_t &info);
     void reload();
     void replaceGeneration(const Config &next, std::vector<Fd> listeners);
