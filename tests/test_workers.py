@@ -363,6 +363,31 @@ def test_a_reload_with_workers_moves_them_to_a_new_listen_port(
         f"port {old_port} still accepts after the reload to {new_port}")
 
 
+def test_a_listen_port_that_cannot_be_bound_keeps_the_old_workers(
+        direct, stage, tmp_path, notify, monkeypatch):  # noqa: F811
+    old_port = free_port()
+    srv, conf = start_listening_on(direct, stage, tmp_path, notify,
+                                   monkeypatch, old_port, "workers = 2")
+    before = {st["pid"] for st in children_of(srv.proc.pid)}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        taken_port = taken.getsockname()[1]
+        conf.write_text(
+            conf.read_text().replace(str(old_port), str(taken_port)))
+        os.kill(srv.proc.pid, signal.SIGHUP)
+        for expected in ("RELOADING", "READY"):
+            fields, _ = notify.receive(f"{expected}=1 after SIGHUP")
+            assert fields.get(expected) == "1", fields
+    why = (f"reload: bind 127.0.0.1:{taken_port}: Address already in use: "
+           f"the old workers stay")
+    assert why in srv.stderr_path.read_text(), srv.describe()
+    after = {st["pid"] for st in children_of(srv.proc.pid)}
+    assert after == before, f"workers {before} became {after}"
+    resp = request(Peer(old_port), "GET", "/hello.txt")
+    assert resp.status == 200, resp.describe()
+
+
 def test_ctrl_c_stops_master_and_workers_after_a_reload_with_status_0(
         start_server, stage, tmp_path, notify):
     conf = write_conf(tmp_path / "server.conf", "workers = 2\n")
