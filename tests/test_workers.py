@@ -1,9 +1,11 @@
 """Several processes, one port (v15): `workers = N` (-w N) runs N worker
 processes under a master, each with its own listening socket on the port
 (SO_REUSEPORT) and its own loops. SIGTERM to the master stops them all;
-a worker that dies on its own is replaced. A second server started with
-workers on the same port serves beside the first, which then drains and
-exits at SIGTERM: the rolling restart, with no failed request."""
+a worker that dies on its own is replaced. SIGHUP is a reload as nginx
+does it: the master reads the file, starts a new generation of workers
+with it and stops the old one. A second server started with workers on
+the same port serves beside the first, which then drains and exits at
+SIGTERM: the rolling restart, with no failed request."""
 
 import os
 import signal
@@ -14,6 +16,8 @@ import pytest
 
 from http_util import (NoResponse, build_request, read_response, request,
                        send_all)
+from test_config import direct, free_port, write_conf  # noqa: F401 (fixture)
+from test_reload import Peer, notify, start_listening_on, wait_ready  # noqa
 from util import Deadline, children_of, is_gone, server_args, wait_until
 
 pytestmark = pytest.mark.needs("workers", "cgi")
@@ -24,14 +28,14 @@ PHASE_SECONDS = 0.6  # of load before the upgrade, and again after it
 PID_SCRIPT = "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n%s\\n' $PPID\n"
 
 
-def start_with_workers(start_server, stage, tmp_path, *args):
+def start_with_workers(start_server, stage, tmp_path, *args, env=None):
     root_args = server_args(stage, tmp_path)
     cgi_bin = tmp_path / "docroot" / "cgi-bin"
     cgi_bin.mkdir(exist_ok=True)
     script = cgi_bin / "pid.sh"
     script.write_text(PID_SCRIPT)
     script.chmod(0o755)
-    return start_server(*root_args, *args)
+    return start_server(*root_args, *args, env=env)
 
 
 def live_children(srv):
@@ -105,12 +109,14 @@ def test_a_server_without_workers_still_cannot_take_a_workers_port(
 
 
 class Load:
-    """Client threads sending GET /index.html until stop(): half on one
+    """Client threads sending GET target until stop(): half on one
     keep-alive connection each, half on a new connection per request.
     .failures lists what went wrong, .served counts the answers."""
 
-    def __init__(self, port, clients=4):
+    def __init__(self, port, clients=4, limit=None, target="/index.html"):
         self.port = port
+        self.target = target
+        self.limit = limit  # requests in all, or None: until stop()
         self.stopping = threading.Event()
         self.failures = []
         self.served = 0
@@ -125,12 +131,17 @@ class Load:
         for t in self.threads:
             t.join()
 
+    def reached_limit(self):
+        with self.lock:
+            done = self.served + len(self.failures)
+        return self.limit is not None and done >= self.limit
+
     def _connect(self):
         return socket.create_connection(("127.0.0.1", self.port), 5)
 
     def _client(self, keep_alive):
         sock = None
-        while not self.stopping.is_set():
+        while not self.stopping.is_set() and not self.reached_limit():
             reused = sock is not None
             try:
                 sock = sock or self._connect()
@@ -161,7 +172,7 @@ class Load:
 
     def _get(self, sock, keep_alive):
         headers = () if keep_alive else (("Connection", "close"),)
-        send_all(sock, build_request("GET", "/index.html", headers=headers))
+        send_all(sock, build_request("GET", self.target, headers=headers))
         return read_response(sock)
 
     def _fail(self, what):
@@ -225,3 +236,190 @@ def test_a_stopping_server_answers_the_clients_its_listener_queued(
     assert answers == [200] * len(clients), (
         f"clients queued when the stop began got {answers}")
     assert srv.wait() == 0, srv.describe()
+
+
+# --- reload: a new generation of workers ------------------------------------
+
+
+def start_reloadable(start_server, stage, tmp_path, notify, conf):
+    srv = start_with_workers(start_server, stage, tmp_path, "-c", conf,
+                             env=notify.env())
+    wait_ready(notify)
+    return srv
+
+
+def reload_by_master(srv, notify):
+    """SIGHUP to the master; RELOADING=1 then READY=1 must come from it
+    (systemd takes them from the main process only)."""
+    os.kill(srv.pid, signal.SIGHUP)
+    for expected in ("RELOADING", "READY"):
+        fields, pid = notify.receive(f"{expected}=1 after SIGHUP")
+        assert fields.get(expected) == "1" and pid == srv.pid, (
+            f"waiting for {expected}=1 from the master {srv.pid}, got "
+            f"{fields} from pid {pid}")
+        if expected == "RELOADING":
+            assert "MONOTONIC_USEC" in fields, fields
+
+
+def two_roots(tmp_path):
+    roots = []
+    for name in ("old", "new"):
+        root = tmp_path / name
+        root.mkdir()
+        (root / "which.txt").write_text(name)
+        roots.append(root)
+    return roots
+
+
+def test_a_reload_with_workers_starts_new_ones_with_every_new_setting(
+        start_server, stage, tmp_path, notify):
+    old_root, new_root = two_roots(tmp_path)
+    conf = write_conf(tmp_path / "server.conf",
+                      f"root = {old_root}\nworkers = 2\n")
+    # No -r: the file's root is the one that counts.
+    srv = start_server("-c", conf, env=notify.env())
+    wait_ready(notify)
+    old = workers_of(srv, 2)
+    assert request(srv, "GET", "/which.txt").body == b"old"
+
+    write_conf(conf, f"root = {new_root}\nworkers = 3\n")
+    reload_by_master(srv, notify)
+    # An old worker may take a connection in the instant before its
+    # SIGTERM reaches it; once all have, only the new root is served.
+    assert wait_until(lambda: all(is_gone(pid) for pid in old)), (
+        f"old workers {[p for p in old if not is_gone(p)]} still run")
+    new = workers_of(srv, 3)
+    assert not new & old, f"workers {new & old} outlived the reload"
+    bodies = {request(srv, "GET", "/which.txt").body for _ in range(10)}
+    assert bodies == {b"new"}, f"after the reload to {new_root}: {bodies}"
+    assert "changes only with a restart" not in srv.stderr_text(), (
+        srv.describe())
+
+
+def test_a_reload_with_workers_under_load_fails_no_request(
+        start_server, stage, tmp_path, notify):
+    conf = write_conf(tmp_path / "server.conf", "workers = 2\n")
+    srv = start_reloadable(start_server, stage, tmp_path, notify, conf)
+    old = workers_of(srv, 2)
+    # A file big enough to be on its way at any moment: an old worker that
+    # did not let its answers finish would show.
+    (tmp_path / "docroot" / "big.bin").write_bytes(b"x" * (1 << 20))
+    load = Load(srv.port, clients=4, limit=2000, target="/big.bin")
+    try:
+        assert wait_until(lambda: load.served >= 100), (
+            f"{load.served} served before the reload")
+        for requests in (5, 1000):
+            write_conf(conf, f"workers = 2\nkeepalive_requests = {requests}\n")
+            reload_by_master(srv, notify)
+        at_ready = load.served
+        load.limit = min(load.limit, at_ready + 150)
+        assert wait_until(load.reached_limit), (
+            f"{load.served} served of {load.limit}")
+    finally:
+        load.stop()
+    assert not load.failures, (
+        f"{len(load.failures)} of {load.served + len(load.failures)} "
+        f"requests failed across the reload: {load.failures[:5]}")
+    assert load.served > at_ready, (
+        f"no request served after the reload ({at_ready} before)")
+    assert not workers_of(srv, 2) & old
+
+
+def test_a_file_that_does_not_check_keeps_the_old_workers(
+        start_server, stage, tmp_path, notify):
+    conf = write_conf(tmp_path / "server.conf", "workers = 2\n")
+    srv = start_reloadable(start_server, stage, tmp_path, notify, conf)
+    before = workers_of(srv, 2)
+    write_conf(conf, "workers = 3\nno_such_key = 1\n")
+    reload_by_master(srv, notify)
+    why = (f"reload: {conf.resolve()}:2: unknown key 'no_such_key': the old "
+           f"settings stay")
+    assert why in srv.stderr_text(), srv.describe()
+    assert live_children(srv) == before
+    assert {serving_pid(srv) for _ in range(10)} <= before
+
+
+def test_a_reload_with_workers_moves_them_to_a_new_listen_port(
+        direct, stage, tmp_path, notify, monkeypatch):  # noqa: F811
+    old_port, new_port = free_port(), free_port()
+    srv, conf = start_listening_on(direct, stage, tmp_path, notify,
+                                   monkeypatch, old_port, "workers = 2")
+    conf.write_text(conf.read_text().replace(str(old_port), str(new_port)))
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    for expected in ("RELOADING", "READY"):
+        fields, _ = notify.receive(f"{expected}=1 after SIGHUP")
+        assert fields.get(expected) == "1", fields
+    resp = request(Peer(new_port), "GET", "/hello.txt")
+    assert resp.status == 200, resp.describe()
+
+    def old_port_refuses():
+        try:
+            Peer(old_port).connect(5).close()
+        except ConnectionRefusedError:
+            return True
+        return False
+
+    assert wait_until(old_port_refuses), (
+        f"port {old_port} still accepts after the reload to {new_port}")
+
+
+def test_a_listen_port_that_cannot_be_bound_keeps_the_old_workers(
+        direct, stage, tmp_path, notify, monkeypatch):  # noqa: F811
+    old_port = free_port()
+    srv, conf = start_listening_on(direct, stage, tmp_path, notify,
+                                   monkeypatch, old_port, "workers = 2")
+    before = {st["pid"] for st in children_of(srv.proc.pid)}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        taken_port = taken.getsockname()[1]
+        conf.write_text(
+            conf.read_text().replace(str(old_port), str(taken_port)))
+        os.kill(srv.proc.pid, signal.SIGHUP)
+        for expected in ("RELOADING", "READY"):
+            fields, _ = notify.receive(f"{expected}=1 after SIGHUP")
+            assert fields.get(expected) == "1", fields
+    why = (f"reload: bind 127.0.0.1:{taken_port}: Address already in use: "
+           f"the old workers stay")
+    assert why in srv.stderr_path.read_text(), srv.describe()
+    after = {st["pid"] for st in children_of(srv.proc.pid)}
+    assert after == before, f"workers {before} became {after}"
+    resp = request(Peer(old_port), "GET", "/hello.txt")
+    assert resp.status == 200, resp.describe()
+
+
+def test_ctrl_c_stops_master_and_workers_after_a_reload_with_status_0(
+        start_server, stage, tmp_path, notify):
+    conf = write_conf(tmp_path / "server.conf", "workers = 2\n")
+    srv = start_reloadable(start_server, stage, tmp_path, notify, conf)
+    reload_by_master(srv, notify)
+    workers = workers_of(srv, 2)
+    os.killpg(srv.pid, signal.SIGINT)  # the master and its workers at once
+    assert srv.wait() == 0, srv.describe()
+    left = [pid for pid in workers if not is_gone(pid)]
+    assert not left, f"workers {left} outlived their master"
+
+
+def test_startup_warnings_are_said_once_not_by_each_worker(
+        start_server, stage, tmp_path):
+    (tmp_path / "docroot").mkdir()
+    (tmp_path / "docroot" / "status").write_text("hidden\n")
+    srv = start_with_workers(start_server, stage, tmp_path, "-w", "3")
+    workers_of(srv, 3)
+    warning = "the document root's status is not served"
+    assert srv.stderr_text().count(warning) == 1, srv.describe()
+
+
+def test_a_new_worker_that_cannot_start_leaves_the_old_ones_serving(
+        start_server, stage, tmp_path, notify):
+    conf = write_conf(tmp_path / "server.conf", "workers = 2\n")
+    srv = start_reloadable(start_server, stage, tmp_path, notify, conf)
+    before = workers_of(srv, 2)
+    # The file checks; each new worker then fails to open its error log.
+    write_conf(conf, f"workers = 2\nerror_log = {tmp_path}/none/error.log\n")
+    reload_by_master(srv, notify)
+    said = "reload: a new worker exited before it served: the old workers stay"
+    assert said in srv.stderr_text(), srv.describe()
+    assert wait_until(lambda: live_children(srv) == before), (
+        f"children {live_children(srv)}, the old workers were {before}")
+    assert {serving_pid(srv) for _ in range(10)} <= before

@@ -1,4 +1,5 @@
-// Master: fork, supervise with sigwaitinfo, pass the signals on.
+// Master: fork, supervise with sigwaitinfo, pass the signals on, and
+// reload by replacing one generation of workers with another.
 #include "app/Master.h"
 
 #include <fcntl.h>
@@ -6,12 +7,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
 #include "app/Systemd.h"
+#include "base/Failure.h"
 #include "base/Logger.h"
+#include "net/Socket.h"
 
 namespace
 {
@@ -42,40 +46,29 @@ std::string howItEnded(int status)
 
 } // namespace
 
-Master::Master(std::vector<Fd> listeners, Worker worker)
-    : listeners_(std::move(listeners)), pids_(listeners_.size(), 0),
-      worker_(std::move(worker)),
-      restartsLeft_(kRestartsPerWorker * static_cast<int>(listeners_.size()))
+Master::Master(const Config &cfg, Fd listener, bool socketActivated,
+               Reader reread, Worker worker)
+    : socketActivated_(socketActivated), reread_(std::move(reread)),
+      worker_(std::move(worker))
 {
+    current_.cfg = cfg;
+    current_.listeners.push_back(std::move(listener));
     sigset_t set = masterSignals();
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
 bool Master::start()
 {
-    int ends[2];
-    if (pipe2(ends, O_CLOEXEC) < 0) {
-        Log::error("pipe: %s", strerror(errno));
+    std::string err;
+    if (!addListeners(current_.cfg, current_.listeners, err)) {
+        Log::error("%s", err.c_str());
         return false;
     }
-    readyRead_.reset(ends[0]);
-    readyWrite_.reset(ends[1]);
-    for (size_t slot = 0; slot < listeners_.size(); slot++)
-        spawn(slot, true);
-    // Each worker closes its write end once it has written its byte, or
-    // when it dies: with ours closed too, read sees the end of the pipe
-    // then.
-    readyWrite_.reset();
-    size_t serving = 0;
-    char byte;
-    while (serving < listeners_.size() && read(readyRead_.get(), &byte, 1) == 1)
-        serving++;
-    readyRead_.reset();
-    if (serving == listeners_.size())
+    if (startGeneration())
         return true;
     Log::error("a worker exited before it served");
     beginStop();
-    signalWorkers(SIGTERM);
+    retire(current_);
     run();
     return false;
 }
@@ -91,6 +84,89 @@ int Master::run()
     return status_;
 }
 
+// One listener per worker, on the port of the first, each a socket of its
+// own, so that the kernel spreads the connections over them (SO_REUSEPORT).
+// Under socket activation they all share systemd's socket, which need not
+// allow a second one on its port.
+bool Master::addListeners(const Config &cfg, std::vector<Fd> &listeners,
+                          std::string &err) const
+{
+    while (listeners.size() < static_cast<size_t>(cfg.workers)) {
+        Fd fd = socketActivated_
+                    ? Fd(fcntl(listeners[0].get(), F_DUPFD_CLOEXEC, 0))
+                    : Socket::listenOn(cfg.addr, cfg.port, err, true);
+        if (!fd && err.empty())
+            err = failure("LISTEN_FDS: fcntl");
+        if (!fd)
+            return false;
+        listeners.push_back(std::move(fd));
+    }
+    return true;
+}
+
+// The sockets of next's workers. An unchanged address keeps the sockets in
+// use (copies), so that no connection queued in one is lost; a new one is
+// bound while the old still serve. next's port becomes the one bound.
+bool Master::listenersFor(Config &next, std::vector<Fd> &listeners,
+                          std::string &err) const
+{
+    const Config &now = current_.cfg;
+    // Port 0 asks for any port: the one bound is one.
+    bool same =
+        next.addr == now.addr && (next.port == now.port || next.port == 0);
+    if (!same && socketActivated_)
+        Log::warn("reload: listen is systemd's socket, which it keeps: the "
+                  "old one stays");
+    if (same || socketActivated_) {
+        next.addr = now.addr;
+        next.port = now.port;
+        for (const Fd &fd : current_.listeners) {
+            if (listeners.size() == static_cast<size_t>(next.workers))
+                break;
+            listeners.emplace_back(fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
+            if (!listeners.back()) {
+                err = failure("listener: fcntl");
+                return false;
+            }
+        }
+    } else {
+        Fd first = Socket::listenOn(next.addr, next.port, err, true);
+        if (!first)
+            return false;
+        next.port = Socket::localPort(first.get());
+        listeners.push_back(std::move(first));
+    }
+    return addListeners(next, listeners, err);
+}
+
+// Forks a worker per listener of current_ and waits until each serves.
+bool Master::startGeneration()
+{
+    int ends[2];
+    if (pipe2(ends, O_CLOEXEC) < 0) {
+        Log::error("pipe: %s", strerror(errno));
+        return false;
+    }
+    readyRead_.reset(ends[0]);
+    readyWrite_.reset(ends[1]);
+    size_t count = current_.listeners.size();
+    current_.pids.assign(count, 0);
+    restartsLeft_ = kRestartsPerWorker * static_cast<int>(count);
+    for (size_t slot = 0; slot < count; slot++)
+        spawn(slot, true);
+    // Each worker closes its write end once it has written its byte, or
+    // when it dies: with ours closed too, read sees the end of the pipe
+    // then. Signals wait meanwhile, blocked: a stop that comes during a
+    // reload is taken once the new generation serves or has failed.
+    readyWrite_.reset();
+    size_t serving = 0;
+    char byte;
+    while (serving < count && read(readyRead_.get(), &byte, 1) == 1)
+        serving++;
+    readyRead_.reset();
+    return serving == count;
+}
+
 void Master::spawn(size_t slot, bool awaited)
 {
     pid_t pid = fork();
@@ -100,11 +176,12 @@ void Master::spawn(size_t slot, bool awaited)
         return;
     }
     if (pid == 0) {
-        Fd listener = std::move(listeners_[slot]);
-        // The other workers' sockets: a copy left here would keep one
-        // open after its worker closed it at a stop, still queueing
+        Fd listener = std::move(current_.listeners[slot]);
+        // Every other socket the master holds: a copy left here would keep
+        // one open after its worker closed it at a stop, still queueing
         // connections that nobody accepts.
-        listeners_.clear();
+        current_.listeners.clear();
+        previous_.listeners.clear();
         Fd readyPipe = awaited ? std::move(readyWrite_) : Fd();
         readyWrite_.reset();
         readyRead_.reset();
@@ -113,9 +190,9 @@ void Master::spawn(size_t slot, bool awaited)
         sigaddset(&chld, SIGCHLD);
         pthread_sigmask(SIG_UNBLOCK, &chld, nullptr);
         unsetenv("NOTIFY_SOCKET"); // systemd hears from the master alone
-        exit(worker_(std::move(listener), std::move(readyPipe)));
+        exit(worker_(current_.cfg, std::move(listener), std::move(readyPipe)));
     }
-    pids_[slot] = pid;
+    current_.pids[slot] = pid;
 }
 
 void Master::handle(const siginfo_t &info)
@@ -124,13 +201,74 @@ void Master::handle(const siginfo_t &info)
         reapWorkers();
         return;
     }
-    if (info.si_signo != SIGHUP)
-        beginStop();
-    // A terminal's Ctrl-C (or hang-up) signals its whole foreground process
-    // group, the workers too (SI_KERNEL, sigaction(2)): passed on, it would
-    // be a worker's second one, which ends the wait for requests in flight.
-    if (info.si_code != SI_KERNEL)
-        signalWorkers(info.si_signo);
+    if (info.si_signo == SIGHUP) {
+        reload();
+        return;
+    }
+    beginStop();
+    // A terminal's Ctrl-C signals its whole foreground process group, the
+    // workers too (SI_KERNEL, sigaction(2)): passed on, it would be a
+    // worker's second one, which ends the wait for requests in flight.
+    if (info.si_code == SI_KERNEL)
+        return;
+    for (pid_t pid : current_.pids)
+        if (pid != 0)
+            kill(pid, info.si_signo);
+}
+
+// systemd hears RELOADING=1 and READY=1 around every reload, even one that
+// changes nothing: `systemctl reload` waits for the READY=1.
+void Master::reload()
+{
+    if (stopping_) {
+        Log::warn("reload: stopping, so starting no workers");
+        return;
+    }
+    Systemd::reloading();
+    Config next;
+    std::string err;
+    std::vector<Fd> listeners;
+    if (!reread_(next, err))
+        Log::error("reload: %s: the old settings stay", err.c_str());
+    else if (!listenersFor(next, listeners, err))
+        Log::error("reload: %s: the old workers stay", err.c_str());
+    else
+        replaceGeneration(next, std::move(listeners));
+    Systemd::ready();
+}
+
+// The new generation serves beside the old before the old is told to
+// stop, so that the port always has workers that accept.
+void Master::replaceGeneration(const Config &next, std::vector<Fd> listeners)
+{
+    int restartsLeft = restartsLeft_;
+    previous_ = std::move(current_);
+    current_ = Generation{next, std::move(listeners), {}};
+    if (startGeneration()) {
+        retire(previous_);
+    } else {
+        Log::error("reload: a new worker exited before it served: the old "
+                   "workers stay");
+        retire(current_);
+        current_ = std::move(previous_);
+        restartsLeft_ = restartsLeft;
+    }
+    previous_ = Generation();
+}
+
+// The master's copies of the listeners close first: each socket then lives
+// in its workers alone (or in the next generation's too), and a worker
+// takes what waits in it before it closes its own.
+void Master::retire(Generation &gen)
+{
+    gen.listeners.clear();
+    for (pid_t pid : gen.pids) {
+        if (pid == 0)
+            continue;
+        kill(pid, SIGTERM);
+        retiring_.push_back(pid);
+    }
+    gen.pids.clear();
 }
 
 void Master::reapWorkers()
@@ -138,20 +276,29 @@ void Master::reapWorkers()
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        for (size_t slot = 0; slot < pids_.size(); slot++) {
-            if (pids_[slot] != pid)
+        bool failed = !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+        auto old = std::find(retiring_.begin(), retiring_.end(), pid);
+        if (old != retiring_.end()) {
+            retiring_.erase(old);
+            if (failed)
+                Log::error("worker pid %d, told to stop, %s", pid,
+                           howItEnded(status).c_str());
+        }
+        for (size_t slot = 0; slot < current_.pids.size(); slot++) {
+            if (current_.pids[slot] != pid)
                 continue;
-            pids_[slot] = 0;
+            current_.pids[slot] = 0;
             if (!stopping_)
                 replace(slot, pid, status);
-            else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            else if (failed)
                 status_ = 1;
         }
     }
 }
 
 // A worker died on its own: its listener is still open here, with the
-// connections queued in it, and a new worker takes it over.
+// connections queued in it, and a new worker takes it over, with the
+// settings of its generation.
 void Master::replace(size_t slot, pid_t dead, int status)
 {
     std::string how = howItEnded(status);
@@ -160,7 +307,7 @@ void Master::replace(size_t slot, pid_t dead, int status)
                    how.c_str());
         status_ = 1;
         beginStop();
-        signalWorkers(SIGTERM);
+        retire(current_);
         return;
     }
     restartsLeft_--;
@@ -176,20 +323,13 @@ void Master::beginStop()
         return;
     stopping_ = true;
     Systemd::stopping();
-    listeners_.clear();
-}
-
-void Master::signalWorkers(int sig)
-{
-    for (pid_t pid : pids_)
-        if (pid != 0)
-            kill(pid, sig);
+    current_.listeners.clear();
 }
 
 bool Master::anyWorker() const
 {
-    for (pid_t pid : pids_)
+    for (pid_t pid : current_.pids)
         if (pid != 0)
             return true;
-    return false;
+    return !retiring_.empty();
 }

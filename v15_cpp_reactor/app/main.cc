@@ -1,6 +1,5 @@
 // main: flags and the configuration file into Config, the listening
 // socket, the loops, signals through a signalfd, and a graceful stop.
-#include <fcntl.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
@@ -13,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -132,6 +132,7 @@ void parseArgs(int argc, char **argv, Config &cfg, bool firstPass)
 struct CommandLine {
     int argc;
     char **argv;
+    std::string dir; // where it ran: a relative -r is from here, after -d
 };
 
 // Flags over the file over the defaults: the file that the first pass named
@@ -176,26 +177,46 @@ Fd blockedSignals()
     return fd;
 }
 
-// One listener per worker, on the port the first one got, each a socket
-// of its own, so that the kernel spreads the connections over them
-// (SO_REUSEPORT). Under socket activation they all share systemd's socket,
-// which need not allow a second one on its port.
-bool workerListeners(const Config &cfg, bool socketActivated, Fd first,
-                     std::vector<Fd> &listeners, std::string &err)
+// What a configuration must pass before anything serves it, at startup
+// and at each reload with workers: its document root opens, and becomes
+// absolute (scripts are started by absolute path; a daemon's directory is
+// "/"). What it only warns of is said here, once, not by every worker.
+Fd openRoot(Config &cfg, std::string &err)
 {
-    int firstFd = first.get();
-    listeners.push_back(std::move(first));
-    for (int i = 1; i < cfg.workers; i++) {
-        Fd fd = socketActivated
-                    ? Fd(fcntl(firstFd, F_DUPFD_CLOEXEC, 0))
-                    : Socket::listenOn(cfg.addr, cfg.port, err, true);
-        if (!fd && err.empty())
-            err = failure("LISTEN_FDS: fcntl");
-        if (!fd)
-            return false;
-        listeners.push_back(std::move(fd));
+    Fd root(StaticFiles::openRoot(cfg.root, err));
+    if (!root)
+        return root;
+    std::unique_ptr<char, decltype(&free)> absolute(
+        realpath(cfg.root.c_str(), nullptr), free);
+    if (!absolute) {
+        err = failure("document root");
+        return Fd();
     }
-    return true;
+    cfg.root = absolute.get();
+    HttpServer::warnOfHiddenFiles(root.get());
+    if (cfg.fastcgiPass.empty() && Cgi::findProgram(cfg.phpCgi).empty())
+        Log::warn("php-cgi %s not found: .php requests will get 502",
+                  cfg.phpCgi.c_str());
+    return root;
+}
+
+template <typename T> void keep(const char *key, T &next, const T &old)
+{
+    if (next == old)
+        return;
+    Log::warn("reload: %s changes only with a restart: the old value stays",
+              key);
+    next = old;
+}
+
+// With workers, a reload starts new ones with every new setting but those
+// of the master's own process, and cannot make it one process.
+void keepWhatTheMasterHolds(Config &next, const Config &now)
+{
+    keep("daemon", next.daemonize, now.daemonize);
+    keep("pidfile", next.pidfile, now.pidfile);
+    if (next.workers == 0)
+        keep("workers", next.workers, now.workers);
 }
 
 void printReadyLine(const Config &cfg)
@@ -251,17 +272,17 @@ class Server
     {
         if (!cfg.fastcgiPass.empty())
             return ""; // php-fpm runs .php, not php-cgi
-        std::string path = Cgi::findProgram(cfg.phpCgi);
-        if (path.empty())
-            Log::warn("php-cgi %s not found: .php requests will get 502",
-                      cfg.phpCgi.c_str());
-        return path;
+        return Cgi::findProgram(cfg.phpCgi); // openRoot() warned if none
     }
 
     void handleSignals(int fd)
     {
         struct signalfd_siginfo info;
         while (read(fd, &info, sizeof info) == sizeof info) {
+            // A worker's reload is its master's: new workers replace it.
+            // A terminal's hang-up reaches the whole process group.
+            if (info.ssi_signo == SIGHUP && cfg_.workers > 0)
+                continue;
             if (info.ssi_signo == SIGHUP)
                 reload();
             else if (stopDeadlineMs_ < 0)
@@ -306,17 +327,6 @@ class Server
         Log::info("configuration reloaded");
     }
 
-    template <typename T>
-    static void keep(const char *key, T &next, const T &old)
-    {
-        if (next == old)
-            return;
-        Log::warn("reload: %s changes only with a restart: the old value "
-                  "stays",
-                  key);
-        next = old;
-    }
-
     // What was set up once at startup: the threads, the process, the
     // document root and the files opened from it (each loop's StaticFiles),
     // the log files' paths, and what scripts read while they run (the Cgi
@@ -355,13 +365,6 @@ class Server
         if (socketActivated_) {
             Log::warn("reload: listen is systemd's socket, which it keeps: "
                       "the old one stays");
-            return false;
-        }
-        // The master holds every worker's socket: one that a worker let go
-        // would stay open there, and its connections would wait for nobody.
-        if (cfg_.workers > 0) {
-            Log::warn("reload: with workers, listen changes only with a "
-                      "restart: the old one stays");
             return false;
         }
         std::string err;
@@ -449,7 +452,8 @@ int main(int argc, char **argv)
 {
     Config cfg;
     std::string err;
-    const CommandLine cmd = {argc, argv};
+    std::unique_ptr<char, decltype(&free)> dir(getcwd(nullptr, 0), free);
+    const CommandLine cmd = {argc, argv, dir ? dir.get() : "."};
     parseArgs(argc, argv, cfg, true);
     if (!readFileAndFlags(cmd, cfg, err)) {
         Log::error("%s", err.c_str());
@@ -476,19 +480,11 @@ int main(int argc, char **argv)
     raiseDescriptorLimit();
 
     // Opened before daemonize changes directory, so a relative -r works.
-    int rootFd = StaticFiles::openRoot(cfg.root, err);
-    if (rootFd < 0) {
+    Fd rootFd = openRoot(cfg, err);
+    if (!rootFd) {
         Log::error("%s", err.c_str());
         return 2;
     }
-    // Scripts are started by absolute path: a daemon's directory is "/".
-    char *absolute = realpath(cfg.root.c_str(), nullptr);
-    if (absolute == nullptr) {
-        Log::error("document root: %s", strerror(errno));
-        return 2;
-    }
-    cfg.root = absolute;
-    free(absolute);
     if (!Log::open(cfg.logSettings(), err)) {
         Log::error("%s", err.c_str());
         return 2;
@@ -516,19 +512,35 @@ int main(int argc, char **argv)
     }
     cfg.port = Socket::localPort(listenFd.get()); // the kernel's pick for 0
     if (cfg.workers > 0) {
-        std::vector<Fd> listeners;
-        if (!workerListeners(cfg, socketActivated, std::move(listenFd),
-                             listeners, err)) {
-            Log::error("%s", err.c_str());
-            return 1;
-        }
-        // Each worker builds its Server after the fork: the master starts
-        // no thread. The ready line comes once every worker serves.
-        Master master(std::move(listeners), [&](Fd listener, Fd readyPipe) {
-            Server server(cfg, loaded, cmd, std::move(listener),
-                          socketActivated, rootFd);
+        // A reload reads and checks as startup did, in the master; then
+        // every worker of the new generation starts as the first ones do.
+        Master::Reader reread = [&](Config &next, std::string &why) {
+            next.configFile = loaded.configFile;
+            if (!readFileAndFlags(cmd, next, why))
+                return false;
+            keepWhatTheMasterHolds(next, cfg);
+            if (next.root[0] != '/')
+                next.root = cmd.dir + "/" + next.root;
+            return openRoot(next, why).valid();
+        };
+        // After the fork: the master starts no thread. The worker opens
+        // its generation's root and logs by the paths the master checked.
+        Master::Worker worker = [&](const Config &gen, Fd listener,
+                                    Fd readyPipe) {
+            Config served = gen;
+            std::string why;
+            Fd root(StaticFiles::openRoot(served.root, why));
+            if (!root || !Log::open(served.logSettings(), why)) {
+                Log::error("%s", why.c_str());
+                return 1;
+            }
+            Server server(served, gen, cmd, std::move(listener),
+                          socketActivated, root.get());
             return server.run(std::move(signals), std::move(readyPipe));
-        });
+        };
+        // The ready line comes once every worker serves.
+        Master master(cfg, std::move(listenFd), socketActivated,
+                      std::move(reread), std::move(worker));
         if (!master.start())
             return 1;
         printReadyLine(cfg);
@@ -537,10 +549,8 @@ int main(int argc, char **argv)
         Systemd::ready();
         return master.run();
     }
-    // Built before the ready line, so that its startup warnings (php-cgi
-    // not found) are on stderr by then, as in the C stages.
     Server server(cfg, loaded, cmd, std::move(listenFd), socketActivated,
-                  rootFd);
+                  rootFd.get());
     printReadyLine(cfg);
     return server.run(std::move(signals), Fd());
 }

@@ -363,10 +363,14 @@ void HttpServer::start(const std::vector<EventLoop *> &loops)
     for (EventLoop *loop : loops)
         loops_.push_back(std::make_unique<LoopState>(this, loop, rootFd_,
                                                      settings_, idleFastcgi));
+}
+
+void HttpServer::warnOfHiddenFiles(int rootFd)
+{
     // The server's own paths come before the files: say so rather than
     // hide a file of the same name.
     for (const char *own : {"healthz", "status"})
-        if (faccessat(rootFd_, own, F_OK, 0) == 0)
+        if (faccessat(rootFd, own, F_OK, 0) == 0)
             Log::warn("the document root's %s is not served: /%s is the "
                       "server's own",
                       own, own);

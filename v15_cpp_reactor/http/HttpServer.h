@@ -48,6 +48,9 @@ class HttpServer : NonCopyable
 
     /// Makes a StaticFiles for each loop; call after TcpServer::start.
     void start(const std::vector<EventLoop *> &loops);
+    /// Warns of the files in the document root that the server's own paths
+    /// hide. Once per configuration, not once per worker process.
+    static void warnOfHiddenFiles(int rootFd);
     /// Stops taking requests: idle connections close now, busy ones after
     /// their response. Base loop thread.
     void beginShutdown();
