@@ -246,7 +246,7 @@ HttpResponse exchange(Exchange &x, const HttpRequest &req,
     EventLoop loop;
     Cgi cgi(x.settings, "");
     StaticFiles files(x.rootFd, x.settings.index);
-    FastCgiPool pool(&loop);
+    FastCgiPool pool(&loop, 1);
     std::thread app([&x, &reply] { x.app.serveOnce(reply); });
     HttpResponse resp;
     bool answered = false;
