@@ -19,6 +19,7 @@ from http_util import (
     send_all,
     server_args,
 )
+from test_threadpool import held_sockets
 from util import children_of, describe_status, wait_gone, wait_until
 
 pytestmark = pytest.mark.needs("reactor", "cgi")
@@ -185,6 +186,31 @@ def test_shutdown_timeout_ends_the_wait_for_a_slow_script(
     # worker_shutdown_timeout does: no byte of an answer that never came.
     assert getattr(flight.error, "closed_unanswered", False), (
         f"the client of the abandoned script: {flight.describe()}")
+
+
+@pytest.mark.needs("threadpool")
+def test_scripts_still_waiting_at_shutdown_timeout_get_503(
+        start_server, stage, tmp_path):
+    # One slot, held by a 5 s script: the two behind it still wait when the
+    # stop's second runs out. They get 503, a clear answer a client (or a
+    # load balancer) may retry elsewhere; the running one is abandoned.
+    server = start_with_scripts(start_server, stage, tmp_path,
+                                conf="worker_threads = 1\n"
+                                "shutdown_timeout = 1\n")
+    running = start_script(server, "/sleep5.php", timeout=5)
+    waiting = [InFlight(server, "/sleep1.php", timeout=5) for _ in range(2)]
+    assert wait_until(lambda: held_sockets(server.pid) == 4, timeout=3), (
+        f"the server holds {held_sockets(server.pid) - 1} of 3 clients")
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.wait(timeout=4) == 0, server.describe()
+    for flight in [running, *waiting]:
+        flight.join()
+    statuses = [f.resp.status if f.resp else f.describe() for f in waiting]
+    assert statuses == [503, 503], (
+        f"the scripts still waiting for the slot at the deadline got "
+        f"{statuses}")
+    assert getattr(running.error, "closed_unanswered", False), (
+        f"the client of the abandoned script: {running.describe()}")
 
 
 def _slow_reader(server, target, keep_alive=True):

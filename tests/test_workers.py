@@ -325,6 +325,31 @@ def test_a_reload_with_workers_under_load_fails_no_request(
     assert not workers_of(srv, 2) & old
 
 
+def test_a_reload_with_workers_under_a_script_load_fails_no_request(
+        start_server, stage, tmp_path, notify):
+    # One script slot per worker: scripts wait for it, and an old worker
+    # told to stop must still run the ones it has taken, not answer 503.
+    conf = write_conf(tmp_path / "server.conf",
+                      "workers = 2\nworker_threads = 1\n")
+    srv = start_reloadable(start_server, stage, tmp_path, notify, conf)
+    load = Load(srv.port, clients=4, limit=1000, target="/cgi-bin/pid.sh")
+    try:
+        assert wait_until(lambda: load.served >= 20), (
+            f"{load.served} served before the reload")
+        write_conf(conf, "workers = 2\nworker_threads = 1\n"
+                   "keepalive_requests = 5\n")
+        reload_by_master(srv, notify)
+        at_ready = load.served
+        load.limit = min(load.limit, at_ready + 40)
+        assert wait_until(load.reached_limit), (
+            f"{load.served} served of {load.limit}")
+    finally:
+        load.stop()
+    assert not load.failures, (
+        f"{len(load.failures)} of {load.served + len(load.failures)} "
+        f"script requests failed across the reload: {load.failures[:3]}")
+
+
 def test_a_file_that_does_not_check_keeps_the_old_workers(
         start_server, stage, tmp_path, notify):
     conf = write_conf(tmp_path / "server.conf", "workers = 2\n")

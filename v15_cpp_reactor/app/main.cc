@@ -385,8 +385,8 @@ class Server
     // Graceful: first shutdown_drain seconds of serving on with /healthz
     // saying 503, so that a load balancer stops sending us clients before
     // we refuse any; then refuse new clients, close the idle ones, let
-    // requests in flight finish, up to shutdown_timeout; then the loops
-    // stop.
+    // requests in flight finish, scripts waiting for a slot included, up
+    // to shutdown_timeout; then the loops stop.
     void beginStop()
     {
         drainEndMs_ = Timestamp::nowMs() + cfg_.shutdownDrain * int64_t(1000);
@@ -400,14 +400,14 @@ class Server
     {
         servingStopped_ = true;
         tcp_.stopAccepting();
-        Cgi::stopQueue();
         http_.beginShutdown();
     }
 
-    // Past the deadline, what is still open is closed, which kills its
-    // scripts; the loops then reap them through their pidfds, so the stop
-    // waits for that too, a moment (SIGKILL cannot be ignored), and leaves
-    // no process behind.
+    // Past the deadline, the scripts still waiting for a slot are answered
+    // 503, and one check later, once the loops have written those answers,
+    // what is still open is closed, which kills its scripts; the loops then
+    // reap them through their pidfds, so the stop waits for that too, a
+    // moment (SIGKILL cannot be ignored), and leaves no process behind.
     void checkStopped()
     {
         int64_t now = Timestamp::nowMs();
@@ -418,7 +418,10 @@ class Server
             loop_.runAfter(kShutdownPollMs, [this] { checkStopped(); });
             return;
         }
-        if (now >= stopDeadlineMs_ && !closedAll_) {
+        if (now >= stopDeadlineMs_ && !refusedWaiting_) {
+            refusedWaiting_ = true;
+            Cgi::stopQueue();
+        } else if (now >= stopDeadlineMs_ && !closedAll_) {
             closedAll_ = true;
             tcp_.forEachConnection(
                 [](const TcpConnectionPtr &conn) { conn->forceClose(); });
@@ -443,6 +446,7 @@ class Server
     int64_t drainEndMs_ = -1; // shutdown_drain's end, once stopping
     int64_t stopDeadlineMs_ = -1;
     bool servingStopped_ = false; // the drain is over: the listener closed
+    bool refusedWaiting_ = false; // the deadline's 503s to waiting scripts
     bool closedAll_ = false; // the deadline's forced close is done
 };
 

@@ -93,9 +93,9 @@ class Cgi
     static bool namesScript(std::string_view path, const std::string &index);
     static bool namesScript(const DecodedPath &path, const std::string &index);
 
-    /// Graceful shutdown, any thread: every job still waiting for one of
-    /// the worker_threads slots is answered 503 on its loop, and so is
-    /// every later one; running scripts go on.
+    /// The deadline of a graceful stop, any thread: every job still waiting
+    /// for one of the worker_threads slots is answered 503 on its loop, and
+    /// so is every later one; running scripts go on.
     static void stopQueue();
     /// Scripts and FastCGI exchanges not yet over, abandoned children not
     /// yet reaped included. Any thread.
