@@ -14,6 +14,10 @@ Figures per run:
               the table: one wrk thread saturates at some 100k requests/s
               here, past which requests/s stops ranking servers, while CPU
               per request still does and moves least with the noise.
+  with wrk's  the same with wrk's own user+system time added: on loopback
+              part of sending a server's bytes runs in the client's
+              process, and how much depends on the TCP state, so the sum is
+              what compares the work each server causes.
   req/s       what wrk measured; p99 latency and errors alongside.
 Memory per idle connection is measured on a fresh server process each time.
 The cost of the access log is the newest stage's 13-byte keep-alive case
@@ -608,7 +612,11 @@ def main():
                 for sc_runs in runs.values():
                     add_ratios(sc_runs, peers, True, "rps", "rps_ratio")
                     add_ratios(sc_runs, peers, False, "cpu_us", "cpu_ratio")
-                data["http"] = {k: summarize(r, ["cpu_us", "cpu_ratio", "rps",
+                    add_ratios(sc_runs, peers, False, "with_client_cpu_us",
+                               "with_client_cpu_ratio")
+                data["http"] = {k: summarize(r, ["cpu_us", "cpu_ratio",
+                                                 "with_client_cpu_us",
+                                                 "with_client_cpu_ratio", "rps",
                                                  "rps_ratio", "p99_ms",
                                                  "errors"])
                                 for k, r in runs.items()}

@@ -80,13 +80,16 @@ def http_rows(data, key):
                 "answers its request-inspector page, not the file", note]))
         rows.append([name, spread(e.get("cpu_us"), ".1f"),
                      ratio(e.get("cpu_ratio")),
+                     spread(e.get("with_client_cpu_us"), ".1f"),
+                     ratio(e.get("with_client_cpu_ratio")),
                      spread(e.get("rps"), ",.0f"), ratio(e.get("rps_ratio")),
                      spread(e.get("p99_ms"), ".2f"), str(errors_total(e)),
                      note])
     return rows
 
 
-HTTP_HEAD = ["server", "CPU µs/req", "CPU vs best peer", "req/s",
+HTTP_HEAD = ["server", "CPU µs/req", "CPU vs best peer",
+             "with wrk's µs/req", "with wrk's vs best peer", "req/s",
              "req/s vs best peer", "p99 ms", "errors", "note"]
 
 
