@@ -4,12 +4,16 @@ v15 chapter's figures ("Where the time goes"):
 
     /usr/bin/python3 bench/syscalls.py build/v15_cpp_reactor/server
     /usr/bin/python3 bench/syscalls.py SERVER --close --seconds 5
+    /usr/bin/python3 bench/syscalls.py SERVER --target 1m    # a 1 MiB file
+    /usr/bin/python3 bench/syscalls.py SERVER --target php   # via php-fpm
 
 Counted without strace, which stops the server at every system call and
 so changes how many requests each epoll_wait finds ready: `perf stat`
 counts the syscalls:sys_enter_* tracepoints of the server's process while
-wrk loads it (50 connections, a 13-byte file, keep-alive or Connection:
-close), and tests/alloc_counter.c, preloaded, counts its allocations. Set
+wrk loads it with one of bench/run's scenarios (by default 50 connections
+and a 13-byte file, keep-alive or Connection: close; a 1 MiB file on 10;
+a PHP page through php-fpm, with 4 static workers, on 20), and
+tests/alloc_counter.c, preloaded, counts its allocations. Set
 up as bench/run does: the server pinned to core 0 with `io_threads = 0`
 (one loop accepts and serves), wrk to core 1. Needs perf (Debian's
 linux-perf) and the right to trace (root, or kernel.perf_event_paranoid
@@ -27,11 +31,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import servers
+
 ROOT = Path(__file__).resolve().parent.parent
 COUNTER_SOURCE = ROOT / "tests" / "alloc_counter.c"
 SERVER_CORE, LOAD_CORE = "0", "1"
-CONNECTIONS = 50
 WARM_UP_SECONDS = 1
+# As bench/run's scenarios: the path wrk asks for, and its connections.
+TARGETS = {"small": ("/small.txt", 50), "1m": ("/1m.bin", 10),
+           "php": ("/hello.php", 20)}
 
 
 def build_counter(directory):
@@ -41,12 +49,17 @@ def build_counter(directory):
     return library
 
 
-def start_server(server, directory, library):
+def start_server(server, directory, library, fastcgi_socket):
     config = directory / "server.conf"
     config.write_text(f"root = {directory / 'root'}\nio_threads = 0\n"
-                      "access_log = off\nkeepalive_requests = 1000\n")
+                      "access_log = off\nkeepalive_requests = 1000\n"
+                      + (f"fastcgi_pass = unix:{fastcgi_socket}\n"
+                         if fastcgi_socket else ""))
     (directory / "root").mkdir()
     (directory / "root" / "small.txt").write_bytes(b"Hello, world\n")
+    (directory / "root" / "1m.bin").write_bytes(bytes(range(256)) * 4096)
+    (directory / "root" / "hello.php").write_bytes(
+        (ROOT / "www" / "php" / "hello.php").read_bytes())
     count_file = directory / "allocations"
     env = {"LD_PRELOAD": str(library), "ALLOC_COUNTER_FILE": str(count_file)}
     proc = subprocess.Popen(
@@ -56,12 +69,13 @@ def start_server(server, directory, library):
     return proc, port, count_file
 
 
-def wrk(port, seconds, close):
-    argv = ["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{CONNECTIONS}",
+def wrk(port, seconds, close, target):
+    path, connections = TARGETS[target]
+    argv = ["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{connections}",
             f"-d{seconds}s"]
     if close:
         argv += ["-H", "Connection: close"]
-    out = subprocess.run(argv + [f"http://127.0.0.1:{port}/small.txt"],
+    out = subprocess.run(argv + [f"http://127.0.0.1:{port}{path}"],
                          check=True, capture_output=True, text=True).stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
@@ -73,7 +87,7 @@ def allocations(count_file):
     return struct.unpack("=Q", count_file.read_bytes()[:8])[0]
 
 
-def measure(pid, port, count_file, seconds, close):
+def measure(pid, port, count_file, seconds, close, target):
     """Runs wrk under perf stat; returns (requests, allocations, {syscall:
     count}). perf starts first and stops after wrk, so that every request
     wrk counted falls inside its window."""
@@ -82,7 +96,7 @@ def measure(pid, port, count_file, seconds, close):
         stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)  # perf attaches to every tracepoint first
     before = allocations(count_file)
-    requests = wrk(port, seconds, close)
+    requests = wrk(port, seconds, close, target)
     allocated = allocations(count_file) - before
     perf.send_signal(signal.SIGINT)
     calls = {}
@@ -101,6 +115,10 @@ def main():
     ap.add_argument("--seconds", type=int, default=3, help="of wrk's run")
     ap.add_argument("--close", action="store_true",
                     help="a new connection per request (Connection: close)")
+    ap.add_argument("--target", choices=TARGETS, default="small",
+                    help="what wrk asks for: the 13-byte file (50 "
+                    "connections), the 1 MiB file (10) or a PHP page through "
+                    "php-fpm (20)")
     args = ap.parse_args()
     for tool in ("perf", "wrk", "taskset", "cc"):
         if shutil.which(tool) is None:
@@ -108,18 +126,24 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         library = build_counter(directory)
+        fpm = servers.PhpFpm(directory) if args.target == "php" else None
         proc, port, count_file = start_server(
-            Path(args.server).resolve(), directory, library)
+            Path(args.server).resolve(), directory, library,
+            fpm and fpm.socket)
         try:
-            wrk(port, WARM_UP_SECONDS, args.close)
+            wrk(port, WARM_UP_SECONDS, args.close, args.target)
             requests, allocated, calls = measure(
-                proc.pid, port, count_file, args.seconds, args.close)
+                proc.pid, port, count_file, args.seconds, args.close,
+                args.target)
         finally:
             proc.terminate()
             proc.wait()
+            if fpm:
+                fpm.stop()
     what = "Connection: close" if args.close else "keep-alive"
-    print(f"{requests} requests ({what}, {CONNECTIONS} connections, "
-          f"{args.seconds} s); per request:")
+    path, connections = TARGETS[args.target]
+    print(f"{requests} requests for {path} ({what}, {connections} "
+          f"connections, {args.seconds} s); per request:")
     print(f"  {sum(calls.values()) / requests:8.3f}  system calls in all")
     for name, n in sorted(calls.items(), key=lambda c: -c[1]):
         print(f"  {n / requests:8.3f}  {name}")
