@@ -468,32 +468,33 @@ def test_non_executable_file_in_cgi_bin_is_403_and_does_not_run(server):
 REQUESTS_ACROSS_LOOPS = 4
 
 
-def test_a_script_made_non_executable_after_it_ran_is_403(server, cgi_root):
-    script = cgi_root / "cgi-bin" / "soon_noexec.sh"
+def a_script_that_ran(server, cgi_root, name):
+    """A CGI script that prints "ran", run until each event loop has found
+    it; returns its path and the GET of it."""
+    script = cgi_root / "cgi-bin" / name
     script.write_text("#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n"
                       "\\r\\nran\\n'\n")
     script.chmod(0o755)
     for _ in range(REQUESTS_ACROSS_LOOPS):
-        resp = request(server, "GET", "/cgi-bin/soon_noexec.sh")
+        resp = request(server, "GET", f"/cgi-bin/{name}")
         assert resp.status == 200 and resp.body == b"ran\n", resp.describe()
+    return script, lambda: request(server, "GET", f"/cgi-bin/{name}")
+
+
+def test_a_script_made_non_executable_after_it_ran_is_403(server, cgi_root):
+    script, get = a_script_that_ran(server, cgi_root, "soon_noexec.sh")
     script.chmod(0o644)
     for _ in range(REQUESTS_ACROSS_LOOPS):
-        resp = request(server, "GET", "/cgi-bin/soon_noexec.sh")
+        resp = get()
         assert resp.status == 403, (
             f"the script lost its execute permission:\n{resp.describe()}")
 
 
 def test_a_script_removed_after_it_ran_is_404(server, cgi_root):
-    script = cgi_root / "cgi-bin" / "soon_gone.sh"
-    script.write_text("#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n"
-                      "\\r\\nhere\\n'\n")
-    script.chmod(0o755)
-    for _ in range(REQUESTS_ACROSS_LOOPS):
-        resp = request(server, "GET", "/cgi-bin/soon_gone.sh")
-        assert resp.status == 200 and resp.body == b"here\n", resp.describe()
+    script, get = a_script_that_ran(server, cgi_root, "soon_gone.sh")
     script.unlink()
     for _ in range(REQUESTS_ACROSS_LOOPS):
-        resp = request(server, "GET", "/cgi-bin/soon_gone.sh")
+        resp = get()
         assert resp.status == 404, (
             f"the script was removed:\n{resp.describe()}")
 

@@ -25,7 +25,7 @@ from test_fastcgi import (  # noqa: F401  (fixtures)
     start_fpm,
     write_conf,
 )
-from util import wait_until
+from util import socket_count, wait_until
 
 pytestmark = pytest.mark.needs("fastcgi_keepalive")
 
@@ -61,18 +61,6 @@ def children_of(pid):
         return [int(x) for x in f.read().split()]
 
 
-def sockets_of(pid):
-    """How many sockets process pid has open."""
-    fds = f"/proc/{pid}/fd"
-    count = 0
-    for fd in os.listdir(fds):
-        try:
-            count += os.readlink(f"{fds}/{fd}").startswith("socket:")
-        except FileNotFoundError:
-            pass
-    return count
-
-
 def test_sequential_requests_share_one_connection_to_php_fpm(
         start_fpm, fcgi_server):
     fpm = start_fpm(pm=ONE_WORKER)
@@ -93,13 +81,13 @@ def test_php_fpm_restarted_between_two_requests_is_not_a_502(
     server = fcgi_server(fpm.pass_value)
     with server.connect() as sock:
         assert_answered(get(sock, "/get.php?n=1"), 1)
-        kept = sockets_of(server.pid)  # the client's, the idle one...
+        kept = socket_count(server.pid)  # the client's, the idle one...
         fpm.stop()
         # php-fpm's close is noticed at once, long before the idle
         # connection would expire (0.5 s).
-        assert wait_until(lambda: sockets_of(server.pid) == kept - 1,
+        assert wait_until(lambda: socket_count(server.pid) == kept - 1,
                           timeout=0.3), (
-            f"the server still has {sockets_of(server.pid)} sockets open "
+            f"the server still has {socket_count(server.pid)} sockets open "
             f"after php-fpm closed its idle connection (had {kept})")
         start_fpm()
         assert_answered(get(sock, "/get.php?n=2"), 2)

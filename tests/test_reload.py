@@ -8,6 +8,7 @@ When is a reload over? When the server says so to systemd: READY=1 after
 RELOADING=1 on NOTIFY_SOCKET (what `systemctl reload` waits for), sent once
 the new settings are in place. Each test plays systemd's part for that."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -226,6 +227,19 @@ def start_listening_on(run, stage, tmp_path, notify, monkeypatch, port,
     return srv, conf
 
 
+@contextlib.contextmanager
+def listen_moved_to_a_taken_port(conf, old_port):
+    """Rewrites conf's listen port to one that another socket holds while
+    the block runs; yields that port."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        taken_port = taken.getsockname()[1]
+        conf.write_text(
+            conf.read_text().replace(str(old_port), str(taken_port)))
+        yield taken_port
+
+
 def test_a_changed_listen_port_is_bound_and_the_old_one_closed(
         direct, stage, tmp_path, notify, monkeypatch):  # noqa: F811
     old_port, new_port = free_port(), free_port()
@@ -258,12 +272,7 @@ def test_a_listen_port_that_cannot_be_bound_keeps_the_old_one(
     srv, conf = start_listening_on(direct, stage, tmp_path, notify,
                                    monkeypatch, old_port,
                                    f"error_log = {error_log}")
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        taken_port = taken.getsockname()[1]
-        conf.write_text(
-            conf.read_text().replace(str(old_port), str(taken_port)))
+    with listen_moved_to_a_taken_port(conf, old_port) as taken_port:
         reload(srv.proc.pid, notify)
 
         resp = request(Peer(old_port), "GET", "/hello.txt")

@@ -19,8 +19,13 @@ from http_util import (
     send_all,
     server_args,
 )
-from test_threadpool import held_sockets
-from util import children_of, describe_status, wait_gone, wait_until
+from util import (
+    children_of,
+    describe_status,
+    socket_count,
+    wait_gone,
+    wait_until,
+)
 
 pytestmark = pytest.mark.needs("reactor", "cgi")
 
@@ -199,8 +204,8 @@ def test_scripts_still_waiting_at_shutdown_timeout_get_503(
                                 "shutdown_timeout = 1\n")
     running = start_script(server, "/sleep5.php", timeout=5)
     waiting = [InFlight(server, "/sleep1.php", timeout=5) for _ in range(2)]
-    assert wait_until(lambda: held_sockets(server.pid) == 4, timeout=3), (
-        f"the server holds {held_sockets(server.pid) - 1} of 3 clients")
+    assert wait_until(lambda: socket_count(server.pid) == 4, timeout=3), (
+        f"the server holds {socket_count(server.pid) - 1} of 3 clients")
     server.proc.send_signal(signal.SIGTERM)
     assert server.wait(timeout=4) == 0, server.describe()
     for flight in [running, *waiting]:

@@ -5,7 +5,6 @@ keep-alive timeout (-k), counted from the head's first byte, which
 trickling bytes do not extend, with 408 Request Timeout before the close.
 A head that is slow but complete in time is still answered."""
 
-import os
 import resource
 import selectors
 import socket
@@ -22,7 +21,7 @@ from http_util import (
     send_all,
     server_args,
 )
-from util import Deadline, wait_until
+from util import Deadline, socket_count, wait_until
 
 pytestmark = pytest.mark.needs("reactor")
 
@@ -218,14 +217,7 @@ def test_a_slow_head_finished_within_the_deadline_is_answered(
 def open_sockets(server):
     """Connections the server holds: its socket descriptors but the
     listening one."""
-    fd_dir = f"/proc/{server.pid}/fd"
-    count = 0
-    for name in os.listdir(fd_dir):
-        try:
-            count += os.readlink(f"{fd_dir}/{name}").startswith("socket:")
-        except OSError:
-            pass  # closed while we looked
-    return count - 1
+    return socket_count(server.pid) - 1
 
 
 def test_a_client_that_stops_reading_a_closing_answer_is_dropped(

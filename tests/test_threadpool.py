@@ -3,7 +3,6 @@ serving; more scripts than workers wait in the queue and all complete; a
 full queue answers 503 (v15, where its length is a setting); a stop while
 scripts run or wait ends the server cleanly."""
 
-import os
 import signal
 import threading
 import time
@@ -11,7 +10,13 @@ import time
 import pytest
 
 from http_util import NoResponse, request, server_args
-from util import children_of, symptom_absent, wait_gone, wait_until
+from util import (
+    children_of,
+    socket_count,
+    symptom_absent,
+    wait_gone,
+    wait_until,
+)
 
 SLEEP_PHP = "<?php sleep(1); echo 'slept';\n"
 
@@ -116,17 +121,6 @@ def test_past_the_queue_limit_scripts_get_503_at_once_and_the_rest_complete(
     assert len(refused()) == 2, "a script that waited got 503 after all"
 
 
-def held_sockets(pid):
-    """How many sockets process pid holds (its listener included)."""
-    count = 0
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            count += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
-        except OSError:
-            pass  # closed while we looked
-    return count
-
-
 def answer_or_close(server):
     """The response to GET /sleep.php, None if the server closed the
     connection without a byte of one, or the exception that said
@@ -158,8 +152,8 @@ def test_stop_while_scripts_run_and_wait_ends_cleanly(
         t.start()
     assert wait_until(lambda: php_children(server), timeout=3), \
         "no script started"
-    assert wait_until(lambda: held_sockets(server.pid) == 5, timeout=3), \
-        f"the server holds {held_sockets(server.pid) - 1} of 4 clients"
+    assert wait_until(lambda: socket_count(server.pid) == 5, timeout=3), \
+        f"the server holds {socket_count(server.pid) - 1} of 4 clients"
     scripts = [st["pid"] for st in php_children(server)]
     server.proc.send_signal(signal.SIGTERM)
     status = server.wait(timeout=7)

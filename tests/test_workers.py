@@ -17,7 +17,13 @@ import pytest
 from http_util import (NoResponse, build_request, read_response, request,
                        send_all)
 from test_config import direct, free_port, write_conf  # noqa: F401 (fixture)
-from test_reload import Peer, notify, start_listening_on, wait_ready  # noqa
+from test_reload import (  # noqa: F401  (notify: a fixture)
+    Peer,
+    listen_moved_to_a_taken_port,
+    notify,
+    start_listening_on,
+    wait_ready,
+)
 from util import Deadline, children_of, is_gone, server_args, wait_until
 
 pytestmark = pytest.mark.needs("workers", "cgi")
@@ -296,6 +302,29 @@ def test_a_reload_with_workers_starts_new_ones_with_every_new_setting(
         srv.describe())
 
 
+def reload_under_load(srv, notify, conf, load, before, new_confs, after):
+    """Lets load serve `before` requests, reloads srv with each text of
+    new_confs in turn, then lets it serve `after` more, and stops it: none
+    may fail. Returns how many were served when the last reload was over."""
+    try:
+        assert wait_until(lambda: load.served >= before), (
+            f"{load.served} served before the reload")
+        for text in new_confs:
+            write_conf(conf, text)
+            reload_by_master(srv, notify)
+        at_ready = load.served
+        load.limit = min(load.limit, at_ready + after)
+        assert wait_until(load.reached_limit), (
+            f"{load.served} served of {load.limit}")
+    finally:
+        load.stop()
+    assert not load.failures, (
+        f"{len(load.failures)} of {load.served + len(load.failures)} "
+        f"{load.target} requests failed across the reload: "
+        f"{load.failures[:5]}")
+    return at_ready
+
+
 def test_a_reload_with_workers_under_load_fails_no_request(
         start_server, stage, tmp_path, notify):
     conf = write_conf(tmp_path / "server.conf", "workers = 2\n")
@@ -305,21 +334,10 @@ def test_a_reload_with_workers_under_load_fails_no_request(
     # did not let its answers finish would show.
     (tmp_path / "docroot" / "big.bin").write_bytes(b"x" * (1 << 20))
     load = Load(srv.port, clients=4, limit=2000, target="/big.bin")
-    try:
-        assert wait_until(lambda: load.served >= 100), (
-            f"{load.served} served before the reload")
-        for requests in (5, 1000):
-            write_conf(conf, f"workers = 2\nkeepalive_requests = {requests}\n")
-            reload_by_master(srv, notify)
-        at_ready = load.served
-        load.limit = min(load.limit, at_ready + 150)
-        assert wait_until(load.reached_limit), (
-            f"{load.served} served of {load.limit}")
-    finally:
-        load.stop()
-    assert not load.failures, (
-        f"{len(load.failures)} of {load.served + len(load.failures)} "
-        f"requests failed across the reload: {load.failures[:5]}")
+    at_ready = reload_under_load(
+        srv, notify, conf, load, 100,
+        [f"workers = 2\nkeepalive_requests = {n}\n" for n in (5, 1000)],
+        150)
     assert load.served > at_ready, (
         f"no request served after the reload ({at_ready} before)")
     assert not workers_of(srv, 2) & old
@@ -333,21 +351,9 @@ def test_a_reload_with_workers_under_a_script_load_fails_no_request(
                       "workers = 2\nworker_threads = 1\n")
     srv = start_reloadable(start_server, stage, tmp_path, notify, conf)
     load = Load(srv.port, clients=4, limit=1000, target="/cgi-bin/pid.sh")
-    try:
-        assert wait_until(lambda: load.served >= 20), (
-            f"{load.served} served before the reload")
-        write_conf(conf, "workers = 2\nworker_threads = 1\n"
-                   "keepalive_requests = 5\n")
-        reload_by_master(srv, notify)
-        at_ready = load.served
-        load.limit = min(load.limit, at_ready + 40)
-        assert wait_until(load.reached_limit), (
-            f"{load.served} served of {load.limit}")
-    finally:
-        load.stop()
-    assert not load.failures, (
-        f"{len(load.failures)} of {load.served + len(load.failures)} "
-        f"script requests failed across the reload: {load.failures[:3]}")
+    reload_under_load(
+        srv, notify, conf, load, 20,
+        ["workers = 2\nworker_threads = 1\nkeepalive_requests = 5\n"], 40)
 
 
 def test_a_file_that_does_not_check_keeps_the_old_workers(
@@ -394,12 +400,7 @@ def test_a_listen_port_that_cannot_be_bound_keeps_the_old_workers(
     srv, conf = start_listening_on(direct, stage, tmp_path, notify,
                                    monkeypatch, old_port, "workers = 2")
     before = {st["pid"] for st in children_of(srv.proc.pid)}
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        taken_port = taken.getsockname()[1]
-        conf.write_text(
-            conf.read_text().replace(str(old_port), str(taken_port)))
+    with listen_moved_to_a_taken_port(conf, old_port) as taken_port:
         os.kill(srv.proc.pid, signal.SIGHUP)
         for expected in ("RELOADING", "READY"):
             fields, _ = notify.receive(f"{expected}=1 after SIGHUP")

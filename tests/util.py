@@ -262,6 +262,17 @@ def thread_count(pid):
         return 0
 
 
+def socket_count(pid):
+    """How many sockets process pid holds (its listeners included)."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            count += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except OSError:
+            pass  # closed while we looked
+    return count
+
+
 def is_gone(pid):
     """True once pid has exited (no such process, or a zombie not yet
     reaped by its parent)."""
