@@ -1,5 +1,6 @@
 """Heap allocations per request (v15), counted: a keep-alive request
-answered from the file cache allocates nothing, whatever its path's length,
+answered from the file cache allocates nothing, whatever its path's length
+or its file's size (a large file's descriptor is kept open, and shared),
 and a new connection allocates at most four times (its TcpConnection, its
 place in the loop's set, its HttpSession and, when an I/O loop takes it
 over, the functor that hands it there).
@@ -47,7 +48,10 @@ MAX_PER_CONNECTION = 4
 GROWTH = 5
 SHORT_PATH = "/hello.txt"  # fits std::string's own storage (15 bytes)
 LONG_PATH = "/sixteen-chars.x"  # does not: each copy of it allocated
-BODY = b"hello, world!"  # 13 bytes
+LARGE_PATH = "/large.bin"  # too large to keep in memory: sent by sendfile
+BODIES = {SHORT_PATH: b"hello, world!",  # 13 bytes
+          LONG_PATH: b"hello, world!",
+          LARGE_PATH: bytes(range(256)) * 1024}  # 256 KiB
 
 
 def sanitized_binary(path):
@@ -60,8 +64,8 @@ def sanitized_binary(path):
 def root(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
-    for path in (SHORT_PATH, LONG_PATH):
-        (root / path.lstrip("/")).write_bytes(BODY)
+    for path, body in BODIES.items():
+        (root / path.lstrip("/")).write_bytes(body)
     return root
 
 
@@ -100,7 +104,7 @@ def get(sock, path, close=False):
     send_all(sock, build_request("GET", path, headers))
     resp = read_response(sock)
     assert resp.status == 200, f"GET {path}: {resp.status}"
-    assert resp.body == BODY, f"GET {path}: {resp.body!r}"
+    assert resp.body == BODIES[path], f"GET {path}: {resp.body[:40]!r}"
 
 
 def allocations_of(counter, work):
@@ -111,7 +115,7 @@ def allocations_of(counter, work):
     return None if before is None else after - before
 
 
-@pytest.mark.parametrize("path", [SHORT_PATH, LONG_PATH])
+@pytest.mark.parametrize("path", [SHORT_PATH, LONG_PATH, LARGE_PATH])
 def test_a_cached_keep_alive_hit_allocates_nothing(counted_server, path):
     server, counter = counted_server
     sock = server.connect()

@@ -3,8 +3,9 @@ string) and Last-Modified; `If-None-Match` with the file's ETag, `*`, a list
 holding it, or its weak form gets 304 with no body, any other ETag the file;
 `If-Modified-Since` at or after Last-Modified gets 304, before it the file;
 when both are sent, If-None-Match decides (13.2.2). The server keeps small
-files in memory, so a file rewritten on disk must be served fresh at once:
-the cache revalidates on every request.
+files in memory and larger ones open, so a file rewritten on disk, or
+replaced by another, must be served fresh at once: the cache revalidates
+on every request.
 
 The rewrites happen on one keep-alive connection, so that the same event
 loop (and so the same cache) answers before and after the change. curl's
@@ -229,9 +230,14 @@ def test_a_matching_if_none_match_wins_over_an_old_if_modified_since(server):
 # --- the cache revalidates --------------------------------------------------
 
 
-def rewrite(path, data, mtime):
-    path.write_bytes(data)
-    os.utime(path, (mtime, mtime))
+def rewrite(path, data, mtime, replace=False):
+    """Writes data into path, or with replace into a new file renamed over
+    it (a new inode: a descriptor kept open still reads the old one)."""
+    target = path.with_name(path.name + ".new") if replace else path
+    target.write_bytes(data)
+    os.utime(target, (mtime, mtime))
+    if replace:
+        os.replace(target, path)
 
 
 def get_on(sock, target, deadline, headers=()):
@@ -242,24 +248,28 @@ def get_on(sock, target, deadline, headers=()):
     return resp
 
 
-@pytest.mark.parametrize("change", ["longer", "shorter", "same-size"])
-def test_a_file_changed_on_disk_is_served_fresh_at_once(server, root, change):
-    path = root / "page.html"
+@pytest.mark.parametrize("name", ["page.html", "big.bin"])
+@pytest.mark.parametrize("change",
+                         ["longer", "shorter", "same-size", "replaced"])
+def test_a_file_changed_on_disk_is_served_fresh_at_once(server, root, change,
+                                                        name):
+    path = root / name
     old = path.read_bytes()
     new = {
         "longer": old + b"<p>a second paragraph, added later</p>\n",
         "shorter": b"<p>short</p>\n",
-        "same-size": old.replace(b"page", b"PAGE"),
+        "same-size": old[::-1],
+        "replaced": old[::-1],
     }[change]
     assert new != old
     deadline = Deadline(8)
     with server.connect(timeout=8) as sock:
         for _ in range(3):  # warm whatever the server caches
-            before = get_on(sock, "/page.html", deadline)
+            before = get_on(sock, f"/{name}", deadline)
             assert before.status == 200 and before.body == old, (
                 before.describe())
-        rewrite(path, new, MTIME + 3600)
-        after = get_on(sock, "/page.html", deadline)
+        rewrite(path, new, MTIME + 3600, replace=change == "replaced")
+        after = get_on(sock, f"/{name}", deadline)
         assert after.status == 200, after.describe()
         assert after.body == new, (
             f"after the file was rewritten ({change}), the server sent the "
@@ -270,12 +280,12 @@ def test_a_file_changed_on_disk_is_served_fresh_at_once(server, root, change):
             f"the ETag stayed {before.header('ETag')} though the file "
             "changed")
         # The old validator no longer matches: the new file comes back.
-        stale = get_on(sock, "/page.html", deadline,
+        stale = get_on(sock, f"/{name}", deadline,
                        headers=[("If-None-Match", before.header("ETag"))])
         assert stale.status == 200 and stale.body == new, (
             f"If-None-Match with the old ETag after a change:\n"
             f"{stale.describe()}")
-        fresh = get_on(sock, "/page.html", deadline,
+        fresh = get_on(sock, f"/{name}", deadline,
                        headers=[("If-None-Match", after.header("ETag"))])
         assert fresh.status == 304, (
             f"If-None-Match with the new ETag:\n{fresh.describe()}")

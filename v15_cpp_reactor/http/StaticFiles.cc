@@ -27,6 +27,7 @@ namespace
 constexpr size_t kMaxPathBytes = 4096; // as PATH_MAX: 400 past this
 constexpr off_t kMaxCachedFile = 64 * 1024; // larger files: sendfile
 constexpr size_t kMaxCacheBytes = 4 * 1024 * 1024; // contents, all files
+constexpr size_t kMaxCachedDescriptors = 64; // larger files kept open
 constexpr size_t kMaxCachedScripts = 1024; // scripts' modes, no contents
 // O_NONBLOCK: opening a fifo would otherwise wait for a writer. It changes
 // nothing for a regular file.
@@ -240,20 +241,24 @@ struct Validators {
     }
 };
 
-/// A small file kept in memory, with what proves it is still current and
-/// its validators, formatted once rather than at every request.
+/// A file the cache keeps, with what proves it is still current and its
+/// validators, formatted once rather than at every request: a small file
+/// in memory, a larger one as its open descriptor, which every response
+/// that sends it shares (sendfile reads at its own offset).
 struct CachedFile {
     std::string key; // the relative path, and "/" if one was asked for
     std::string statPath; // the file that answered it
     struct stat st; // as fstat saw it through the safe descriptor
     bool isIndex;
-    std::string content;
+    std::string content; // a small file's bytes; empty for a larger one
     Validators validators;
+    std::shared_ptr<Fd> file; // a larger file's descriptor; else null
 };
 
 } // namespace
 
-/// Least recently used first out, bounded by the bytes of the contents.
+/// Least recently used first out, bounded by the bytes of the contents
+/// and by the descriptors held open.
 ///
 /// An entry is checked against the disk without a system call per
 /// request: inotify(7) watches each cached file and every directory on its
@@ -267,6 +272,7 @@ struct StaticFiles::Cache {
     std::list<CachedFile> lru; // the most recently used first
     std::unordered_map<std::string, Entry> byKey;
     size_t bytes = 0;
+    size_t descriptors = 0; // entries that hold a larger file open
     std::unordered_map<std::string, mode_t> scripts; // a name's mode
     Fd inotify; // made with the first entry; closing it drops every watch
     uint64_t checkedIteration = 0;
@@ -295,16 +301,25 @@ struct StaticFiles::Cache {
         if (!readWhole(f.fd.get(), content) || fstat(f.fd.get(), &after) < 0 ||
             !sameVersion(after, f.st))
             return nullptr;
-        auto old = byKey.find(key);
-        if (old != byKey.end())
-            erase(old->second);
-        while (bytes + content.size() > kMaxCacheBytes)
-            erase(std::prev(lru.end()));
-        bytes += content.size();
-        lru.push_front(CachedFile{key, f.statPath, f.st, f.isIndex,
-                                  std::move(content), Validators(f.st)});
-        byKey[key] = lru.begin();
-        return &lru.front();
+        return insert(CachedFile{key, f.statPath, f.st, f.isIndex,
+                                 std::move(content), Validators(f.st),
+                                 nullptr});
+    }
+
+    /// Keeps f, too large to hold in memory, open in a new entry, or
+    /// returns nullptr (no watch could be set, or the file changed since it
+    /// was opened) to send it from f's descriptor. f.fd is the entry's on
+    /// success.
+    const CachedFile *keepOpen(int rootFd, const std::string &key,
+                               OpenedFile &f)
+    {
+        struct stat after;
+        if (!watch(rootFd, f.statPath) || fstat(f.fd.get(), &after) < 0 ||
+            !sameVersion(after, f.st))
+            return nullptr;
+        return insert(CachedFile{key, f.statPath, f.st, f.isIndex, "",
+                                 Validators(f.st),
+                                 std::make_shared<Fd>(std::move(f.fd))});
     }
 
     /// Whether name is a script found before, and its mode.
@@ -329,11 +344,39 @@ struct StaticFiles::Cache {
     void erase(Entry entry)
     {
         bytes -= entry->content.size();
+        descriptors -= entry->file != nullptr;
         byKey.erase(entry->key);
         lru.erase(entry);
     }
 
   private:
+    /// Puts entry first, in place of one under the same key, after the
+    /// least recently used have made room for it.
+    const CachedFile *insert(CachedFile entry)
+    {
+        auto old = byKey.find(entry.key);
+        if (old != byKey.end())
+            erase(old->second);
+        while (bytes + entry.content.size() > kMaxCacheBytes)
+            erase(std::prev(lru.end()));
+        if (entry.file && descriptors == kMaxCachedDescriptors)
+            erase(leastRecentlyOpen());
+        bytes += entry.content.size();
+        descriptors += entry.file != nullptr;
+        lru.push_front(std::move(entry));
+        byKey[lru.front().key] = lru.begin();
+        return &lru.front();
+    }
+
+    /// The least recently used entry that holds a descriptor (there is one).
+    Entry leastRecentlyOpen()
+    {
+        auto open =
+            std::find_if(lru.rbegin(), lru.rend(),
+                         [](const CachedFile &c) { return c.file != nullptr; });
+        return std::prev(open.base());
+    }
+
     /// Watches path (relative to the root) and each directory above it.
     bool watch(int rootFd, const std::string &path)
     {
@@ -375,6 +418,7 @@ struct StaticFiles::Cache {
         lru.clear();
         byKey.clear();
         bytes = 0;
+        descriptors = 0;
         scripts.clear();
         inotify.reset(); // and the watches with it; new entries add theirs
     }
@@ -543,7 +587,7 @@ ByteRange prepareAnswer(const HttpRequest &req, const struct stat &st,
     return range;
 }
 
-/// A file too large to keep in memory goes out with sendfile.
+/// A file the cache could not keep goes out from its own descriptor.
 void serveFile(const HttpRequest &req, const char *type, OpenedFile &f,
                HttpResponse &resp)
 {
@@ -565,8 +609,9 @@ StaticFiles::StaticFiles(int rootFd, std::string index)
 
 StaticFiles::~StaticFiles() = default;
 
-// A small file is read into the cache on its first request, a 304 or a
-// range included, so that the next ones cost no system call.
+// A file goes into the cache on its first request, a 304 or a range
+// included (a small one read into memory, a larger one kept open), so that
+// the next ones cost no system call but the sending.
 void StaticFiles::serve(const HttpRequest &req, HttpResponse &resp)
 {
     DecodedPath path;
@@ -598,8 +643,9 @@ void StaticFiles::serve(const HttpRequest &req, const DecodedPath &path,
             resp.setError(status);
             return;
         }
-        if (f.st.st_size <= kMaxCachedFile)
-            cached = cache_->load(rootFd_, key_, f);
+        cached = f.st.st_size <= kMaxCachedFile
+                     ? cache_->load(rootFd_, key_, f)
+                     : cache_->keepOpen(rootFd_, key_, f);
         if (cached == nullptr) {
             serveFile(req, mimeType(f.isIndex ? index_ : decoded), f, resp);
             return;
@@ -608,11 +654,18 @@ void StaticFiles::serve(const HttpRequest &req, const DecodedPath &path,
     const char *type = mimeType(cached->isIndex ? index_ : decoded);
     ByteRange range =
         prepareAnswer(req, cached->st, cached->validators, type, resp);
+    if (range.length < 0)
+        return;
+    if (cached->file) {
+        resp.file = cached->file;
+        resp.fileOffset = range.first;
+        resp.fileLength = range.length;
+        return;
+    }
     // No copy: the entry outlives the response's handing to the socket,
     // which happens before this loop looks at the cache again.
-    if (range.length >= 0)
-        resp.bodyView = std::string_view(cached->content)
-                            .substr(size_t(range.first), size_t(range.length));
+    resp.bodyView = std::string_view(cached->content)
+                        .substr(size_t(range.first), size_t(range.length));
 }
 
 int StaticFiles::statScript(const std::string &name, mode_t &mode)

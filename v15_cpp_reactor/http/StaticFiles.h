@@ -1,8 +1,9 @@
 /// StaticFiles: GET and HEAD of files under the document root. The path is
 /// decoded once and opened beneath the root's descriptor, so no request
-/// can name a byte outside it. Small hot files are kept in memory (bounded,
-/// dropped when inotify reports a change); larger ones go out with
-/// sendfile. Range (206/416), If-Modified-Since and If-None-Match (304).
+/// can name a byte outside it. Small hot files are kept in memory, larger
+/// ones open, to go out with sendfile (both bounded, dropped when inotify
+/// reports a change). Range (206/416), If-Modified-Since and If-None-Match
+/// (304).
 /// One StaticFiles per event loop: its cache needs no lock.
 #pragma once
 
