@@ -16,6 +16,7 @@
 #include "check.h"
 #include "http/CgiResponse.h"
 #include "http/FastCgi.h"
+#include "http/FastCgiPool.h"
 #include "http/StaticFiles.h"
 #include "net/EventLoop.h"
 
@@ -107,12 +108,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
 
     EventLoop loop;
+    FastCgiPool pool(&loop, 1); // keeps the connection of a whole reply
     int answers = 0, status = 0;
     ScriptRequest req;
     req.path = "/fuzz.php";
     req.filename = "/fuzz.php";
-    auto task = std::make_shared<FastCgi>(&loop, app.settings, *app.files, req,
-                                          [&](HttpResponse &&resp) {
+    auto task = std::make_shared<FastCgi>(&loop, app.settings, *app.files, pool,
+                                          req, [&](HttpResponse &&resp) {
                                               answers++;
                                               status = resp.status;
                                               loop.quit();
