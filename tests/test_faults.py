@@ -205,14 +205,35 @@ def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def descriptors(pid):
+    """What each of pid's descriptors names."""
+    names = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            names.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            pass  # closed while we looked
+    return names
+
+
 @pytest.mark.needs("static")
 @pytest.mark.parametrize("read_before_reset", [0, 64 * 1024, MiB, 8 * MiB])
 def test_a_client_resetting_during_a_50_MiB_sendfile_leaves_no_trace(
-        start_server, docroot, read_before_reset):
-    (docroot / "big.bin").write_bytes(b"\x5a" * BIG)
+        start_server, stage, docroot, read_before_reset):
+    big = docroot / "big.bin"
+    big.write_bytes(b"\x5a" * BIG)
+    # v15's file cache keeps a large file open, once per event loop that
+    # served it (two by default), with the inotify descriptor that watches
+    # it: held on purpose and shared by the answers, not one per answer.
+    kept_open = 2 if stage.has("reactor") else 0
+    cache_kept = {str(big), "anon_inode:inotify"}
+
+    def others():
+        return [n for n in descriptors(server.pid) if n not in cache_kept]
+
     server = start_server("-r", docroot)
     assert_static_still_served(server, "starting")
-    idle_fds = fd_count(server.pid)
+    idle_fds = len(others())
     for n in range(1, 5):
         deadline = Deadline(2)
         sock = socket.socket()
@@ -237,11 +258,13 @@ def test_a_client_resetting_during_a_50_MiB_sendfile_leaves_no_trace(
         assert took < 1, (
             f"round {n}: /hello.txt took {took:.2f} s after a client "
             "reset during sendfile")
-    assert wait_until(lambda: fd_count(server.pid) <= idle_fds, 3), (
-        f"{fd_count(server.pid) - idle_fds} more descriptors open after 4 "
-        "resets than before (the file's, or the sockets'?): "
-        + ", ".join(sorted(os.readlink(f"/proc/{server.pid}/fd/{n}")
-                           for n in os.listdir(f"/proc/{server.pid}/fd"))))
+    assert wait_until(
+        lambda: len(others()) <= idle_fds
+        and descriptors(server.pid).count(str(big)) <= kept_open, 3), (
+        f"{len(others()) - idle_fds} more descriptors open after 4 resets "
+        f"than before, and {descriptors(server.pid).count(str(big))} of "
+        f"big.bin (the cache may keep {kept_open}): "
+        + ", ".join(sorted(descriptors(server.pid))))
 
 
 # --- out of descriptors -----------------------------------------------------
