@@ -34,18 +34,27 @@ def start_with_workers(start_server, stage, tmp_path, workers):
     return start_server("-c", str(conf), *args)
 
 
+def in_threads(count, fetch):
+    """Calls fetch(i) for i below count, each on a thread of its own, at
+    once; returns the results, filled in as they come (None until then),
+    and the threads, started."""
+    results = [None] * count
+
+    def run(i):
+        results[i] = fetch(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    return results, threads
+
+
 @pytest.mark.needs("threadpool")
 def test_more_scripts_than_workers_queue_and_all_complete(
         start_server, stage, tmp_path):
     server = start_with_workers(start_server, stage, tmp_path, 2)
-    results = [None] * 6
-
-    def fetch(i):
-        results[i] = request(server, "GET", f"/sleep.php?n={i}", timeout=9)
-
-    threads = [threading.Thread(target=fetch, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
+    results, threads = in_threads(6, lambda i: request(
+        server, "GET", f"/sleep.php?n={i}", timeout=9))
     assert wait_until(lambda: len(php_children(server)) == 2, timeout=3), \
         "two workers should each be running a script"
     started = time.monotonic()
@@ -87,14 +96,8 @@ def test_past_the_queue_limit_scripts_get_503_at_once_and_the_rest_complete(
     conf = tmp_path / "server.conf"
     conf.write_text("worker_threads = 1\nmax_queued_scripts = 2\n")
     server = start_server("-c", str(conf), *args)
-    results = [None] * 5
-
-    def fetch(i):
-        results[i] = request(server, "GET", f"/held.php?n={i}", timeout=9)
-
-    clients = [threading.Thread(target=fetch, args=(i,)) for i in range(5)]
-    for t in clients:
-        t.start()
+    results, clients = in_threads(5, lambda i: request(
+        server, "GET", f"/held.php?n={i}", timeout=9))
 
     def refused():
         return [r for r in results if r is not None and r.status == 503]
@@ -142,14 +145,7 @@ def test_stop_while_scripts_run_and_wait_ends_cleanly(
     queued ones get theirs as the slot frees, well within shutdown_timeout
     (10 s); no script outlives the server."""
     server = start_with_workers(start_server, stage, tmp_path, 1)
-    results = [None] * 4
-
-    def fetch(i):
-        results[i] = answer_or_close(server)
-
-    clients = [threading.Thread(target=fetch, args=(i,)) for i in range(4)]
-    for t in clients:
-        t.start()
+    results, clients = in_threads(4, lambda i: answer_or_close(server))
     assert wait_until(lambda: php_children(server), timeout=3), \
         "no script started"
     assert wait_until(lambda: socket_count(server.pid) == 5, timeout=3), \
