@@ -1022,22 +1022,91 @@ def test_an_unknown_log_level_is_exit_2_with_file_and_line(
         f"server: {conf}:3: log_level is error, warn or info\n"), why
 
 
-@pytest.mark.parametrize("key", ["access_log", "error_log"])
-def test_a_log_in_a_missing_directory_is_exit_2_naming_the_path(
-        run_server, tmp_path, site, key):
-    path = "/nonexistent/dir/a.log"
+def start_with_log(run_server, tmp_path, site, key, path):
+    """Runs the server with `key = path` in its file, expecting it to exit:
+    returns the CompletedProcess and its description."""
     conf = write_conf(tmp_path / "server.conf", f"""
         root = {site}
         {key} = {path}
         """)
     result = run_server(["-b", "127.0.0.1", "-p", "0", "-c", str(conf)],
                         timeout=3)
-    why = describe_run(result)
+    return result, describe_run(result)
+
+
+@pytest.mark.parametrize("key", ["access_log", "error_log"])
+def test_a_log_in_a_missing_directory_is_exit_2_naming_the_path(
+        run_server, tmp_path, site, key):
+    path = "/nonexistent/dir/a.log"
+    result, why = start_with_log(run_server, tmp_path, site, key, path)
     assert result.returncode == 2, f"expected exit 2:\n{why}"
     assert result.stderr.count("\n") == 1, f"expected one line:\n{why}"
     assert result.stderr.startswith("server: ") and path in result.stderr, (
         f"the message should name {path}:\n{why}")
     assert "listening on" not in result.stdout, why
+
+
+# open(2) of a FIFO for writing waits until a process opens it for reading:
+# a log naming a FIFO nobody reads must be an error at once, not a server
+# that hangs, deaf to SIGTERM.
+@pytest.mark.parametrize("key", ["access_log", "error_log"])
+def test_a_fifo_that_no_process_reads_is_exit_2_at_once_not_a_hang(
+        run_server, tmp_path, site, key):
+    fifo = tmp_path / "log.fifo"
+    os.mkfifo(fifo)
+    result, why = start_with_log(run_server, tmp_path, site, key, fifo)
+    assert result.returncode == 2, f"expected exit 2:\n{why}"
+    assert result.stderr == (
+        f"server: log {fifo}: a FIFO that no process reads\n"), why
+
+
+def test_a_fifo_with_a_reader_gets_the_access_lines(start_server, tmp_path,
+                                                    site):
+    fifo = tmp_path / "access.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        conf = write_conf(tmp_path / "server.conf", f"""
+            root = {site}
+            access_log = {fifo}
+            """)
+        server = start_server("-c", conf)
+        assert get(server, "/hello.txt?through-a-fifo").status == 200
+        received = b""
+
+        def line_came():
+            nonlocal received
+            try:
+                received += os.read(reader, 65536)
+            except BlockingIOError:
+                pass
+            return received.endswith(b"\n")
+
+        assert wait_until(line_came, 5, interval=0.02), (
+            f"no access line through the FIFO within 5 s: {received!r}")
+        assert Entry.parse(received.rstrip(b"\n")).target == (
+            b"/hello.txt?through-a-fifo"), received
+    finally:
+        os.close(reader)
+
+
+def test_sighup_when_the_log_became_a_fifo_nobody_reads_keeps_serving(
+        logged, tmp_path):
+    srv = logged()
+    assert get(srv.server, "/hello.txt?before").status == 200
+    srv.access.wait_exactly(1)
+    rotated = LogFile(tmp_path / "access.log.1")
+    os.rename(srv.access.path, rotated.path)
+    os.mkfifo(srv.access.path)
+    os.kill(srv.server.pid, signal.SIGHUP)
+    srv.error.wait_for(
+        f"reopen {srv.access.path}: a FIFO that no process reads".encode())
+    assert get(srv.server, "/hello.txt?after", timeout=3).status == 200
+    # A reopen that fails keeps the old file.
+    targets = [Entry.parse(ln).target for ln in rotated.wait_exactly(2)]
+    assert targets == [b"/hello.txt?before", b"/hello.txt?after"], (
+        rotated.show())
+    assert srv.server.stop() == 0, srv.server.describe()
 
 
 def test_relative_log_paths_are_taken_from_the_files_directory(logged,

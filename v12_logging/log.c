@@ -36,9 +36,26 @@ int log_parse_level(const char *text, enum log_level *level)
     return -1;
 }
 
+/* open(2) of a FIFO for writing waits until some process opens it for
+ * reading: a log that names a FIFO nobody reads would hang the server at
+ * startup, or at a SIGHUP, deaf to SIGTERM. With O_NONBLOCK that open fails
+ * at once with ENXIO instead (fifo(7)). F_SETFL then keeps O_APPEND alone,
+ * so that a write waits for a slow reader rather than failing. On a
+ * regular file O_NONBLOCK changes nothing. */
 static int open_log(const char *path)
 {
-    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK,
+                  0644);
+    if (fd >= 0)
+        fcntl(fd, F_SETFL, O_APPEND); /* cannot fail on an open descriptor */
+    return fd;
+}
+
+/* Why open_log failed. ENXIO's own text, "No such device or address",
+ * would not say. */
+static const char *open_error(int err)
+{
+    return err == ENXIO ? "a FIFO that no process reads" : strerror(err);
 }
 
 /* The path made absolute: a daemon reopens its logs from "/". */
@@ -60,7 +77,7 @@ int log_open(const struct config *cfg, char *err, size_t err_size)
     for (int i = 0; i < 2; i++) {
         int fd = paths[i] ? open_log(paths[i]) : -1;
         if (paths[i] != NULL && fd < 0) {
-            snprintf(err, err_size, "log %s: %s", paths[i], strerror(errno));
+            snprintf(err, err_size, "log %s: %s", paths[i], open_error(errno));
             return -1;
         }
         if (i == 0)
@@ -79,7 +96,7 @@ static void replace_fd(int fd, const char *path, int flags)
 {
     int new_fd = open_log(path);
     if (new_fd < 0) {
-        log_error("reopen %s: %s", path, strerror(errno));
+        log_error("reopen %s: %s", path, open_error(errno));
         return;
     }
     if (dup3(new_fd, fd, flags) < 0)

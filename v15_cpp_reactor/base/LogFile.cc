@@ -17,10 +17,30 @@ namespace
 
 /// Close-on-exec: a CGI script must not inherit, and write to or hold
 /// open, a log. Only fd 2 is meant for scripts (becomeStderr).
+///
+/// open(2) of a FIFO for writing waits until some process opens it for
+/// reading: a log that names a FIFO nobody reads would hang the server at
+/// startup, deaf to SIGTERM, or the log's thread at a reopen. With
+/// O_NONBLOCK that open fails at once with ENXIO instead (fifo(7)).
+/// F_SETFL then keeps O_APPEND alone, so that a write waits for a slow
+/// reader rather than failing. On a regular file O_NONBLOCK changes nothing.
 int openLog(const std::string &path)
 {
-    return ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                  0644);
+    int fd =
+        ::open(path.c_str(),
+               O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
+    if (fd >= 0)
+        fcntl(fd, F_SETFL, O_APPEND); // cannot fail on an open descriptor
+    return fd;
+}
+
+/// Why openLog failed, in failure()'s form. ENXIO's own text, "No such
+/// device or address", would not say.
+std::string openFailure(const std::string &what)
+{
+    if (errno == ENXIO)
+        return what + ": a FIFO that no process reads";
+    return failure(what);
 }
 
 std::string absolute(const std::string &path)
@@ -38,7 +58,7 @@ bool LogFile::open(const std::string &path, std::string &err)
     path_ = absolute(path);
     fd_.reset(openLog(path_));
     if (!fd_)
-        err = failure("log " + path_);
+        err = openFailure("log " + path_);
     return fd_.valid();
 }
 
@@ -66,7 +86,7 @@ bool LogFile::reopen(std::string &err)
         return true;
     Fd fresh(openLog(path_));
     if (!fresh) {
-        err = failure("reopen " + path_);
+        err = openFailure("reopen " + path_);
         return false; // keep writing to the old file rather than nowhere
     }
     fd_ = std::move(fresh);
